@@ -1,0 +1,57 @@
+"""Entry point of the ``napari-crack-al`` console script."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..core.errors import CrackALError
+
+log = logging.getLogger("napari_crack_al")
+
+
+def _command_modules() -> list[str]:
+    from . import __path__ as pkg_path
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg_path) if m.name.startswith("cmd_"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every ``cmd_*`` module's subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="napari-crack-al",
+        description="Semi-automatic crack annotation: train, predict, rank, simulate, export.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in _command_modules():
+        module = importlib.import_module(f"{__package__}.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except CrackALError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

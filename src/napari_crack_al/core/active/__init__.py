@@ -1,0 +1,1 @@
+"""active sub-package of the core."""

@@ -1,0 +1,99 @@
+"""Atomic file writes: temporary file in the same folder, fsync, rename, fsync of the folder.
+
+A reader (or a process restarted after a crash) sees either the old file or the
+new one, never a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import InputError
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_path", "fsync_dir"]
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Flush a folder's entry table to disk (no-op where the OS does not support it)."""
+    if os.name == "nt":  # pragma: no cover - Windows cannot open folders
+        return
+    fd = os.open(str(folder), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, error: type[InputError] = InputError) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it over ``path`` atomically.
+
+    The caller writes the temporary file by any means (a library that wants a file
+    name, say). The file is fsynced, renamed and the folder fsynced. On any error
+    the temporary file is removed and ``path`` is left untouched.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final destination.
+    error : type of InputError
+        Exception class raised when the folder is missing or not writable.
+    """
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise error(folder, "folder does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=folder)
+    except PermissionError as exc:
+        raise error(folder, "folder is not writable (permission denied)") from exc
+    except OSError as exc:
+        raise error(folder, f"cannot create a file here ({exc.strerror})") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_dir(folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *,
+                 error: type[InputError] = InputError) -> Path:
+    """Write a file atomically through ``write(file_object)``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final destination.
+    write : callable
+        Receives a binary file object open for writing.
+    error : type of InputError
+        Exception class for folder problems.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    with atomic_path(path, error=error) as tmp:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, error: type[InputError] = InputError) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda fh: fh.write(data), error=error)

@@ -1,0 +1,1 @@
+"""export sub-package of the core."""

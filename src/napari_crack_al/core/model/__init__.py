@@ -1,0 +1,1 @@
+"""model sub-package of the core."""

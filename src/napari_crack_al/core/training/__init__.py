@@ -1,0 +1,1 @@
+"""training sub-package of the core."""

@@ -1,0 +1,1 @@
+"""Thin napari dock widgets over the core. Only this package (and the npe2 hooks) may import napari, Qt or magicgui."""
