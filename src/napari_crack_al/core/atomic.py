@@ -18,6 +18,13 @@ from .errors import InputError
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_path", "fsync_dir"]
 
 
+def _default_mode() -> int:
+    """Permissions of a new file under the current umask (mkstemp alone gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def fsync_dir(folder: str | Path) -> None:
     """Flush a folder's entry table to disk (no-op where the OS does not support it)."""
     if os.name == "nt":  # pragma: no cover - Windows cannot open folders
@@ -60,6 +67,11 @@ def atomic_path(path: str | Path, *, error: type[InputError] = InputError) -> It
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        try:
+            mode = path.stat().st_mode & 0o7777  # keep the permissions of the file replaced
+        except FileNotFoundError:
+            mode = _default_mode()
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
         fsync_dir(folder)
     except BaseException:

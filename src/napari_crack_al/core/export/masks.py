@@ -1,0 +1,400 @@
+"""Export a project's masks (and their crack measurements) to a plain folder.
+
+``OUT/NAME.png`` (or ``.tif``) per image, named after the image, plus three tables:
+``manifest.csv`` (one row per mask), ``measurements.csv`` (one row per crack) and
+``measurements_summary.csv`` (one row per image); see ``docs/export.md``.
+
+Safety rules: every target is checked before anything is written. Existing files
+are only replaced with ``force=True`` (otherwise the export refuses, naming them),
+a target that would land outside the output folder (odd names, symbolic links) is
+refused, and an output folder that cannot be written is reported by name. Every
+file is written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ExportError, InputError
+from ..events import ProgressEvent
+from ..mask_io import write_mask
+from .csv_util import write_csv
+from .measurements import (ORIENTATIONS, CrackMeasurement, ImageCrackSummary, check_pixel_size, measure_cracks,
+                           summarize_image)
+
+__all__ = [
+    "MANIFEST_NAME",
+    "MEASUREMENTS_NAME",
+    "SUMMARY_NAME",
+    "MANIFEST_COLUMNS",
+    "MEASUREMENT_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "EXPORT_FORMATS",
+    "EXPORT_VALUES",
+    "EXPORT_INCLUDE",
+    "MaskExportConfig",
+    "ExportResult",
+    "export_masks",
+    "iter_export_masks",
+    "measurement_rows",
+    "summary_row",
+]
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.csv"
+MEASUREMENTS_NAME = "measurements.csv"
+SUMMARY_NAME = "measurements_summary.csv"
+EXPORT_FORMATS = ("png", "tif")
+EXPORT_VALUES = (255, 1)
+EXPORT_INCLUDE = ("annotated", "annotated+suggested")
+
+MANIFEST_COLUMNS = ("image", "mask", "source", "status", "suggestion_model_version", "edit_fraction",
+                    "annotation_seconds", "height", "width", "crack_pixels")
+MEASUREMENT_COLUMNS = ("image", "source", "crack", "area_px", "length_px", "mean_width_px", "max_width_px",
+                       "n_segments", "n_branch_points", "n_cycles", "orientation", "angle_deg",
+                       "bbox_min_row", "bbox_min_col", "bbox_max_row", "bbox_max_col",
+                       "area_mm2", "length_mm", "mean_width_mm", "max_width_mm")
+SUMMARY_COLUMNS = ("image", "source", "height", "width", "n_cracks", "total_area_px", "crack_area_fraction",
+                   "total_length_px", "mean_width_px", "max_width_px",
+                   *(f"n_{o}" for o in ORIENTATIONS),
+                   "pixel_size_mm", "total_length_mm", "mean_width_mm", "max_width_mm")
+
+_MAX_NAMED = 10
+
+
+@dataclass(frozen=True)
+class MaskExportConfig:
+    """Options of a mask export (validated on creation).
+
+    Attributes
+    ----------
+    fmt : {"png", "tif"}
+        File format of the masks (``"tiff"`` is accepted as ``"tif"``).
+    values : {255, 1}
+        Pixel value of crack (background is 0).
+    include : {"annotated", "annotated+suggested"}
+        Accepted masks only, or also the model's suggestions of images not yet annotated.
+    measure : bool
+        Write the crack measurement tables.
+    min_area : int
+        Smallest crack measured, in pixels.
+    """
+
+    fmt: str = "png"
+    values: int = 255
+    include: str = "annotated"
+    measure: bool = True
+    min_area: int = 5
+
+    def __post_init__(self) -> None:
+        fmt = str(self.fmt).lower()
+        fmt = "tif" if fmt == "tiff" else fmt
+        if fmt not in EXPORT_FORMATS:
+            raise ConfigError(f"export format must be one of {', '.join(EXPORT_FORMATS)}; got {self.fmt!r}")
+        object.__setattr__(self, "fmt", fmt)
+        if isinstance(self.values, bool) or self.values not in EXPORT_VALUES:
+            raise ConfigError(f"mask values must be one of {', '.join(map(str, EXPORT_VALUES))}; "
+                              f"got {self.values!r}")
+        if self.include not in EXPORT_INCLUDE:
+            raise ConfigError(f"include must be one of {', '.join(EXPORT_INCLUDE)}; got {self.include!r}")
+        if not isinstance(self.min_area, int) or self.min_area < 0:
+            raise ConfigError(f"min_area must be an integer >= 0; got {self.min_area!r}")
+
+    @property
+    def suffix(self) -> str:
+        """File suffix of the masks (``.png`` or ``.tif``)."""
+        return f".{self.fmt}"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What a mask export wrote.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The output folder.
+    masks : tuple of Path
+        Mask files, in project queue order.
+    manifest : Path
+        ``manifest.csv``.
+    measurements, summary : Path or None
+        ``measurements.csv`` and ``measurements_summary.csv`` (None when not measured).
+    n_annotated, n_suggested : int
+        Masks taken from accepted annotations and from model suggestions.
+    n_cracks : int
+        Cracks measured over all masks (0 when not measured).
+    overwritten : tuple of Path
+        Files that existed before and were replaced (only with ``force``).
+    pixel_size_mm : float or None
+        Pixel size used for the millimetre columns.
+    """
+
+    out_dir: Path
+    masks: tuple[Path, ...]
+    manifest: Path
+    measurements: Path | None
+    summary: Path | None
+    n_annotated: int
+    n_suggested: int
+    n_cracks: int
+    overwritten: tuple[Path, ...]
+    pixel_size_mm: float | None
+
+    @property
+    def n_masks(self) -> int:
+        """Number of mask files written."""
+        return len(self.masks)
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """Every file written (masks, then the tables)."""
+        tables = (self.manifest, self.measurements, self.summary)
+        return self.masks + tuple(p for p in tables if p is not None)
+
+
+@dataclass(frozen=True)
+class _Item:
+    record: Any
+    source: str  # "annotation" | "suggestion"
+    src_path: Path
+    target: Path
+
+
+def _named(paths: Sequence[Path], root: Path) -> str:
+    shown = [p.name if p.parent == root else str(p) for p in paths[:_MAX_NAMED]]
+    more = f" and {len(paths) - _MAX_NAMED} more" if len(paths) > _MAX_NAMED else ""
+    return ", ".join(shown) + more
+
+
+def _safe_target(out_dir: Path, resolved_out: Path, filename: str) -> Path:
+    """``out_dir / filename``, refusing names that would put the file anywhere else."""
+    bad = (not filename or filename in (".", "..") or "/" in filename or "\\" in filename
+           or "\0" in filename or os.path.isabs(filename) or (os.altsep and os.altsep in filename))
+    target = out_dir / filename
+    if not bad:
+        try:
+            bad = target.resolve().parent != resolved_out
+        except (OSError, RuntimeError):  # symlink loops and the like
+            bad = True
+    if bad:
+        raise ExportError(out_dir, f"refusing to write {filename!r}: the file would not be inside the "
+                                   "output folder (image names must be plain file names)")
+    return target
+
+
+def _prepare_folder(out_dir: Path) -> Path:
+    """Create ``out_dir`` when missing and check that files can be created in it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(out_dir, "is a file, not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except PermissionError as exc:
+        raise ExportError(out_dir, "cannot create the output folder (permission denied)") from exc
+    except OSError as exc:
+        raise ExportError(out_dir, f"cannot create the output folder ({exc.strerror or exc})") from exc
+    try:  # a real probe: os.access is wrong on read-only file systems, network shares and for root
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=out_dir)
+    except PermissionError as exc:
+        raise ExportError(out_dir, "output folder is not writable (permission denied)") from exc
+    except OSError as exc:
+        raise ExportError(out_dir, f"output folder is not writable ({exc.strerror or exc})") from exc
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return out_dir.resolve()
+
+
+def _plan(project: Any, out_dir: Path, resolved_out: Path, config: MaskExportConfig) -> list[_Item]:
+    items: list[_Item] = []
+    missing: list[Path] = []
+    for rec in project.records():
+        status = getattr(rec.status, "value", rec.status)
+        if status == "annotated":
+            source, src = "annotation", project.annotation_path(rec.name, check=False)
+        elif status == "suggested" and config.include == "annotated+suggested":
+            source, src = "suggestion", project.suggestion_path(rec.name, check=False)
+        else:
+            continue
+        target = _safe_target(out_dir, resolved_out, f"{rec.name}{config.suffix}")
+        if not src.is_file():
+            missing.append(src)
+        items.append(_Item(rec, source, src, target))
+    if missing:
+        raise ExportError(missing[0], f"{len(missing)} mask file(s) of the project are missing: "
+                                      f"{_named(missing, project.root)}; nothing was exported")
+    seen: dict[str, Path] = {}
+    for item in items:  # two names differing only in case would overwrite each other on some systems
+        key = item.target.name.lower()
+        if key in seen:
+            raise ExportError(out_dir, f"images {seen[key].stem!r} and {item.target.stem!r} would be "
+                                       "exported to the same file on case-insensitive file systems")
+        seen[key] = item.target
+    return items
+
+
+def measurement_rows(image: str, source: str, cracks: Sequence[CrackMeasurement]) -> list[dict[str, Any]]:
+    """Rows of ``measurements.csv`` for the cracks of one image."""
+    rows = []
+    for m in cracks:
+        rows.append({
+            "image": image, "source": source, "crack": m.label, "area_px": m.area_px, "length_px": m.length_px,
+            "mean_width_px": m.mean_width_px, "max_width_px": m.max_width_px, "n_segments": m.n_segments,
+            "n_branch_points": m.n_branch_points, "n_cycles": m.n_cycles, "orientation": m.orientation,
+            "angle_deg": m.angle_deg, "bbox_min_row": m.bbox[0], "bbox_min_col": m.bbox[1],
+            "bbox_max_row": m.bbox[2], "bbox_max_col": m.bbox[3], "area_mm2": m.area_mm2,
+            "length_mm": m.length_mm, "mean_width_mm": m.mean_width_mm, "max_width_mm": m.max_width_mm,
+        })
+    return rows
+
+
+def summary_row(image: str, source: str, shape: tuple[int, int], summary: ImageCrackSummary,
+                pixel_size_mm: float | None) -> dict[str, Any]:
+    """The row of ``measurements_summary.csv`` for one image."""
+    row = {"image": image, "source": source, "height": shape[0], "width": shape[1],
+           "n_cracks": summary.n_cracks, "total_area_px": summary.total_area_px,
+           "crack_area_fraction": summary.crack_area_fraction, "total_length_px": summary.total_length_px,
+           "mean_width_px": summary.mean_width_px, "max_width_px": summary.max_width_px,
+           "pixel_size_mm": pixel_size_mm, "total_length_mm": summary.total_length_mm,
+           "mean_width_mm": summary.mean_width_mm, "max_width_mm": summary.max_width_mm}
+    row.update({f"n_{k}": v for k, v in summary.counts.items()})
+    return row
+
+
+def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", values: int = 255,
+                      include: str = "annotated", force: bool = False, pixel_size_mm: float | None = None,
+                      measure: bool = True, min_area: int = 5,
+                      ) -> Generator[ProgressEvent, None, ExportResult]:
+    """Export masks step by step: a generator of :class:`ProgressEvent` returning an :class:`ExportResult`.
+
+    Parameters are those of :func:`export_masks`. Every check (options, output
+    folder, missing masks, conflicting and unsafe targets) runs before the first
+    event, so a refused export has written nothing.
+    """
+    config = MaskExportConfig(fmt=fmt, values=values, include=include, measure=measure, min_area=min_area)
+    out_dir = Path(out_dir)
+    if pixel_size_mm is None:
+        pixel_size_mm = project.pixel_size_mm
+    if pixel_size_mm is not None:
+        pixel_size_mm = check_pixel_size(pixel_size_mm)
+    resolved_out = _prepare_folder(out_dir)
+    items = _plan(project, out_dir, resolved_out, config)
+    tables = [_safe_target(out_dir, resolved_out, MANIFEST_NAME)]
+    if config.measure:
+        tables += [_safe_target(out_dir, resolved_out, MEASUREMENTS_NAME),
+                   _safe_target(out_dir, resolved_out, SUMMARY_NAME)]
+    targets = [it.target for it in items] + tables
+    existing = [t for t in targets if t.exists() or t.is_symlink()]
+    folders = [t for t in existing if t.is_dir()]
+    if folders:
+        raise ExportError(folders[0], "a folder is in the way of an exported file; nothing was exported")
+    if existing and not force:
+        raise ExportError(out_dir, f"would overwrite {len(existing)} existing file(s): "
+                                   f"{_named(existing, out_dir)}; nothing was exported (use force to overwrite)")
+
+    manifest, crack_rows, summary_rows = [], [], []
+    masks: list[Path] = []
+    n_cracks = 0
+    total = len(items)
+    yield ProgressEvent(0, total, "masks")
+    for done, item in enumerate(items, start=1):
+        rec = item.record
+        mask = project.read_suggestion(rec.name) if item.source == "suggestion" else project.read_annotation(rec.name)
+        if mask is None:  # deleted since planning
+            raise ExportError(item.src_path, "mask file disappeared during the export")
+        try:
+            write_mask(item.target, mask, fmt=config.fmt, values=config.values)
+        except InputError as exc:
+            raise ExportError(item.target, f"cannot write the mask: {exc.problem}") from exc
+        masks.append(item.target)
+        version = rec.suggestion_model_version
+        if item.source == "suggestion":
+            version = rec.suggestion_file_version or rec.suggestion_model_version
+        manifest.append({"image": rec.filename, "mask": item.target.name, "source": item.source,
+                         "status": rec.status, "suggestion_model_version": version,
+                         "edit_fraction": rec.edit_fraction if item.source == "annotation" else None,
+                         "annotation_seconds": rec.annotation_seconds, "height": mask.shape[0],
+                         "width": mask.shape[1], "crack_pixels": int(mask.sum())})
+        if config.measure:
+            cracks = measure_cracks(mask, pixel_size_mm=pixel_size_mm, min_area=config.min_area)
+            n_cracks += len(cracks)
+            crack_rows += measurement_rows(rec.filename, item.source, cracks)
+            summary = summarize_image(cracks, image_shape=mask.shape, pixel_size_mm=pixel_size_mm)
+            summary_rows.append(summary_row(rec.filename, item.source, mask.shape, summary, pixel_size_mm))
+        yield ProgressEvent(done, total, "masks")
+
+    write_csv(tables[0], manifest, MANIFEST_COLUMNS)
+    measurements_path = summary_path = None
+    if config.measure:
+        measurements_path = write_csv(tables[1], crack_rows, MEASUREMENT_COLUMNS)
+        summary_path = write_csv(tables[2], summary_rows, SUMMARY_COLUMNS)
+    n_sugg = sum(1 for it in items if it.source == "suggestion")
+    logger.info("exported %d masks to %s (%d cracks measured)", len(masks), out_dir, n_cracks)
+    return ExportResult(out_dir=out_dir, masks=tuple(masks), manifest=tables[0], measurements=measurements_path,
+                        summary=summary_path, n_annotated=len(items) - n_sugg, n_suggested=n_sugg,
+                        n_cracks=n_cracks, overwritten=tuple(existing),
+                        pixel_size_mm=None if pixel_size_mm is None else float(pixel_size_mm))
+
+
+def export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", values: int = 255,
+                 include: str = "annotated", force: bool = False, pixel_size_mm: float | None = None,
+                 measure: bool = True, min_area: int = 5,
+                 progress: Callable[[int, int], None] | None = None) -> ExportResult:
+    """Export the masks of a project to ``out_dir``, with a manifest and crack measurements.
+
+    Parameters
+    ----------
+    project : Project
+        An open project (:class:`napari_crack_al.core.project.Project`).
+    out_dir : str or Path
+        Output folder (created when missing).
+    fmt : {"png", "tif"}
+        Mask file format; files are named ``NAME.png`` / ``NAME.tif`` after their images.
+    values : {255, 1}
+        Pixel value of crack in the mask files (background 0).
+    include : {"annotated", "annotated+suggested"}
+        Accepted annotations only, or also the suggestions of images with status suggested.
+    force : bool
+        Replace existing files; without it an export that would replace any file
+        writes nothing and raises.
+    pixel_size_mm : float or None
+        Pixel size for the millimetre columns; None takes the project's.
+    measure : bool
+        Also write ``measurements.csv`` and ``measurements_summary.csv``.
+    min_area : int
+        Smallest crack measured, in pixels.
+    progress : callable or None
+        Called as ``progress(done, total)`` after every mask.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    ExportError
+        Files would be overwritten without ``force``, a target would land outside
+        ``out_dir``, the folder cannot be created or written, or a project mask is missing.
+    ConfigError
+        An option is not one of its valid values.
+    MaskError
+        A project mask cannot be read.
+    """
+    gen = iter_export_masks(project, out_dir, fmt=fmt, values=values, include=include, force=force,
+                            pixel_size_mm=pixel_size_mm, measure=measure, min_area=min_area)
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(event.done, event.total)
+

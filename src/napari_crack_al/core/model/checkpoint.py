@@ -1,0 +1,251 @@
+"""Model checkpoints: atomic save, safe load (``weights_only=True``), clear errors.
+
+A checkpoint is a ``torch.save`` file holding only tensors and JSON-able
+primitives::
+
+    {"format": "napari-crack-al/1",
+     "state_dict": {name: tensor},
+     "model_config": ModelConfig.to_dict(),
+     "train_config": dict,
+     "metadata": {"package_version", "created_at", "round", "data", "metrics", ...}}
+
+so it is loaded with ``torch.load(weights_only=True)``: a file that carries any
+other Python object (a malicious pickle included) is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import time
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..atomic import atomic_path
+from ..errors import CheckpointError, ConfigError
+from .config import ModelConfig
+from .segmenter import CrackSegmenter, build_model
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_model",
+    "safe_torch_load",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "napari-crack-al/1"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The content of a checkpoint file.
+
+    Attributes
+    ----------
+    model_config : ModelConfig
+    train_config : dict
+        Training settings (JSON-able), empty when none were saved.
+    metadata : dict
+        Package version, creation time, round, data used, metrics... (JSON-able).
+    state_dict : dict of str to Tensor
+    path : Path or None
+        The file it was read from.
+    """
+
+    model_config: ModelConfig
+    train_config: dict[str, Any]
+    metadata: dict[str, Any]
+    state_dict: dict[str, torch.Tensor] = field(repr=False)
+    path: Path | None = None
+
+
+def _package_version() -> str:
+    from ... import __version__
+
+    return __version__
+
+
+def _jsonable(obj: Any, what: str) -> Any:
+    """Return ``obj`` as plain JSON types (numpy scalars and Paths converted), or raise TypeError."""
+
+    def default(o: Any) -> Any:
+        if hasattr(o, "item") and getattr(o, "ndim", None) == 0:  # numpy / torch scalars
+            return o.item()
+        if isinstance(o, Path):
+            return str(o)
+        if isinstance(o, (set, frozenset)):
+            return sorted(o)
+        raise TypeError(f"{what} holds a {type(o).__name__}, which is not JSON-able")
+
+    return json.loads(json.dumps(obj, default=default, allow_nan=True))
+
+
+def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with a :class:`CheckpointError` naming the file.
+
+    Raises
+    ------
+    CheckpointError
+        Missing file, folder, truncated or corrupt file, or a file holding objects
+        other than tensors and plain data (refused unpickled: nothing is executed).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(path, "file does not exist")
+    if not path.is_file():
+        raise CheckpointError(path, "is not a file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "weights only" in first.lower():
+            raise CheckpointError(
+                path, "refused: the file contains Python objects other than tensors and plain "
+                "data (unsafe pickle); it was not loaded"
+            ) from None
+        raise CheckpointError(path, f"not a PyTorch file or corrupt ({first[:120]})") from None
+    except EOFError:
+        raise CheckpointError(path, "file is empty or truncated") from None
+    except (RuntimeError, zipfile.BadZipFile) as exc:
+        msg = str(exc).lower()
+        if "zip" in msg or "central directory" in msg or "eof" in msg:
+            raise CheckpointError(path, "file is truncated or corrupt (incomplete zip archive)") from None
+        raise CheckpointError(path, f"cannot be read as a PyTorch file ({str(exc)[:120]})") from None
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise CheckpointError(path, f"not a PyTorch file ({type(exc).__name__})") from None
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, *, model_config: ModelConfig,
+                    train_config: Mapping[str, Any] | None = None,
+                    metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write ``model`` and its configuration atomically to ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file (its folder must exist).
+    model : nn.Module
+        The model whose ``state_dict`` is saved (moved to CPU in the file).
+    model_config : ModelConfig
+        The architecture needed to rebuild the model.
+    train_config : mapping or None
+        JSON-able training settings.
+    metadata : mapping or None
+        JSON-able metadata (round, data used, metrics...). ``package_version`` and
+        ``created_at`` (Unix time) are added when absent.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    TypeError
+        If the configuration or metadata hold values that are not JSON-able.
+    ValueError
+        If ``model`` is a CrackSegmenter built from a different configuration.
+    CheckpointError
+        If the folder is missing or not writable.
+    """
+    if not isinstance(model_config, ModelConfig):
+        raise TypeError(f"model_config must be a ModelConfig, got {type(model_config).__name__}")
+    if isinstance(model, CrackSegmenter) and model.config != model_config:
+        raise ValueError("model_config does not match the configuration the model was built with")
+    meta = dict(_jsonable(dict(metadata or {}), "metadata"))
+    meta.setdefault("package_version", _package_version())
+    meta.setdefault("created_at", time.time())
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "state_dict": {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()},
+        "model_config": model_config.to_dict(),
+        "train_config": _jsonable(dict(train_config or {}), "train_config"),
+        "metadata": meta,
+    }
+    path = Path(path)
+    with atomic_path(path, error=CheckpointError) as tmp:
+        torch.save(payload, tmp)
+    log.info("saved checkpoint %s", path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (safely, ``weights_only=True``).
+
+    Raises
+    ------
+    CheckpointError
+        Missing, truncated, unsafe or foreign file, or an incompatible configuration.
+    """
+    path = Path(path)
+    obj = safe_torch_load(path, map_location)
+    if not isinstance(obj, Mapping) or "format" not in obj:
+        raise CheckpointError(path, "not a napari-crack-al checkpoint (no format marker)")
+    if obj["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            path, f"unsupported checkpoint format {obj['format']!r}; this version reads "
+            f"{CHECKPOINT_FORMAT!r}"
+        )
+    missing = [k for k in ("state_dict", "model_config") if k not in obj]
+    if missing:
+        raise CheckpointError(path, f"checkpoint lacks {', '.join(missing)}")
+    sd = obj["state_dict"]
+    if not isinstance(sd, Mapping) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError(path, "checkpoint state_dict is not a mapping of tensors")
+    try:
+        config = ModelConfig.from_dict(obj["model_config"])
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(path, f"incompatible model configuration: {exc}") from None
+    train_config = obj.get("train_config") or {}
+    metadata = obj.get("metadata") or {}
+    if not isinstance(train_config, Mapping) or not isinstance(metadata, Mapping):
+        raise CheckpointError(path, "checkpoint train_config/metadata are not mappings")
+    return Checkpoint(model_config=config, train_config=dict(train_config),
+                      metadata=dict(metadata), state_dict=dict(sd), path=path)
+
+
+def load_model(path: str | Path, device: str | torch.device | None = None,
+               ) -> tuple[CrackSegmenter, Checkpoint]:
+    """Rebuild the model stored in a checkpoint, on ``device`` (default CPU), in eval mode.
+
+    Returns
+    -------
+    (CrackSegmenter, Checkpoint)
+
+    Raises
+    ------
+    CheckpointError
+        As :func:`load_checkpoint`, or when the weights do not fit the configuration.
+    """
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt.model_config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(ckpt.state_dict))
+    unexpected = sorted(set(ckpt.state_dict) - set(expected))
+    bad = [k for k in expected if k in ckpt.state_dict and ckpt.state_dict[k].shape != expected[k].shape]
+    if missing or unexpected or bad:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", bad)):
+            if keys:
+                more = f" (+{len(keys) - 8} more)" if len(keys) > 8 else ""
+                parts.append(f"{label}: {', '.join(keys[:8])}{more}")
+        raise CheckpointError(
+            Path(path), "weights do not match the stored model configuration; " + "; ".join(parts)
+        )
+    model.load_state_dict(ckpt.state_dict, strict=True)
+    model.to(torch.device(device) if device is not None else torch.device("cpu"))
+    model.eval()
+    return model, ckpt

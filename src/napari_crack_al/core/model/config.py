@@ -1,0 +1,250 @@
+"""Model configuration and presets.
+
+:class:`ModelConfig` describes the architecture (encoder, output stride, decoder
+widths, heads) with JSON-able primitives only, so that it is stored inside a
+checkpoint and loaded back with ``torch.load(weights_only=True)``.
+A :class:`Preset` bundles a model configuration with the crop size, batch size
+and number of iterations suggested for training it on a given kind of machine.
+
+This module does not import torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+
+__all__ = [
+    "ENCODERS",
+    "OUTPUT_STRIDES",
+    "ModelConfig",
+    "Preset",
+    "PRESETS",
+    "get_preset",
+    "preset_config",
+]
+
+#: Supported encoders and their number of residual blocks per stage.
+ENCODERS: dict[str, tuple[int, int, int, int]] = {
+    "resnet18": (2, 2, 2, 2),
+    "resnet34": (3, 4, 6, 3),
+    "resnet50": (3, 4, 6, 3),
+    "resnet101": (3, 4, 23, 3),
+}
+#: Supported output strides (ratio of input size to the encoder's last feature map).
+OUTPUT_STRIDES: tuple[int, ...] = (16, 8)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a :class:`~napari_crack_al.core.model.segmenter.CrackSegmenter`.
+
+    Parameters
+    ----------
+    encoder : str
+        One of ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"resnet101"``.
+    in_channels : int
+        Input channels (1 for range images).
+    num_classes : int
+        Output classes (2: background, crack).
+    output_stride : int
+        16 (layer4 dilated) or 8 (layer3 and layer4 dilated).
+    decoder_channels : int
+        Width of the ASPP and of the DeepLabV3+ decoder.
+    low_level_channels : int
+        Width of the 1x1 projection of the layer1 (1/4) features.
+    rep_dim : int
+        Dimension of the representation head's features (contrastive loss).
+    aux_head : bool
+        Whether to build the auxiliary head on layer3 (used in training only).
+    dropout : float
+        Dropout probability in the ASPP projection and the decoder, in [0, 1).
+    multi_grid : tuple of int or None
+        Multi-grid dilation multipliers for the blocks of layer4 (e.g. ``(1, 2, 4)``),
+        cycled when layer4 has more blocks; None for a constant dilation.
+    """
+
+    encoder: str = "resnet50"
+    in_channels: int = 1
+    num_classes: int = 2
+    output_stride: int = 16
+    decoder_channels: int = 256
+    low_level_channels: int = 48
+    rep_dim: int = 256
+    aux_head: bool = True
+    dropout: float = 0.1
+    multi_grid: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ConfigError(
+                f"unknown encoder {self.encoder!r}; valid encoders: {', '.join(ENCODERS)}"
+            )
+        if self.output_stride not in OUTPUT_STRIDES:
+            raise ConfigError(
+                f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, "
+                f"got {self.output_stride!r}"
+            )
+        _check_int("in_channels", self.in_channels, 1)
+        _check_int("num_classes", self.num_classes, 2)
+        _check_int("decoder_channels", self.decoder_channels, 1)
+        _check_int("low_level_channels", self.low_level_channels, 1)
+        _check_int("rep_dim", self.rep_dim, 1)
+        if not isinstance(self.aux_head, bool):
+            raise ConfigError(f"aux_head must be True or False, got {self.aux_head!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not (
+            0.0 <= float(self.dropout) < 1.0
+        ):
+            raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if self.multi_grid is not None:
+            grid = tuple(self.multi_grid) if isinstance(self.multi_grid, (list, tuple)) else None
+            if not grid or any(isinstance(g, bool) or not isinstance(g, int) or g < 1 for g in grid):
+                raise ConfigError(
+                    f"multi_grid must be None or a non-empty sequence of integers >= 1 "
+                    f"(e.g. [1, 2, 4]), got {self.multi_grid!r}"
+                )
+            object.__setattr__(self, "multi_grid", grid)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as JSON-able primitives (tuples become lists)."""
+        out = asdict(self)
+        if out["multi_grid"] is not None:
+            out["multi_grid"] = list(out["multi_grid"])
+        out["dropout"] = float(out["dropout"])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Build a configuration from :meth:`to_dict` output.
+
+        Missing keys take their default values; unknown keys raise
+        :class:`~napari_crack_al.core.errors.ConfigError` listing the valid keys.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a model configuration must be a mapping, got {type(data).__name__}")
+        valid = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"unknown model configuration keys {unknown}; valid keys: {', '.join(valid)}"
+            )
+        kwargs = dict(data)
+        if isinstance(kwargs.get("multi_grid"), list):
+            kwargs["multi_grid"] = tuple(kwargs["multi_grid"])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A model configuration with the training settings suggested for it.
+
+    Parameters
+    ----------
+    name : str
+        Preset name (a key of :data:`PRESETS`).
+    model : ModelConfig
+        The architecture.
+    crop_size : int
+        Side of the square training crops.
+    batch_size : int
+        Labelled images per training batch.
+    iterations : int
+        Suggested number of optimisation steps for one training round.
+    description : str
+        One line for menus and the CLI help.
+    """
+
+    name: str
+    model: ModelConfig
+    crop_size: int
+    batch_size: int
+    iterations: int
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, ModelConfig):
+            raise ConfigError(f"preset model must be a ModelConfig, got {type(self.model).__name__}")
+        _check_int("crop_size", self.crop_size, 32)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("iterations", self.iterations, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the preset as JSON-able primitives."""
+        return {
+            "name": self.name,
+            "model": self.model.to_dict(),
+            "crop_size": self.crop_size,
+            "batch_size": self.batch_size,
+            "iterations": self.iterations,
+            "description": self.description,
+        }
+
+
+PRESETS: dict[str, Preset] = {
+    "fast": Preset(
+        name="fast",
+        model=ModelConfig(
+            encoder="resnet18",
+            output_stride=16,
+            decoder_channels=64,
+            low_level_channels=24,
+            rep_dim=64,
+            aux_head=True,
+        ),
+        crop_size=256,
+        batch_size=4,
+        iterations=2000,
+        description="ResNet-18, narrow decoder: trains and predicts on a laptop CPU",
+    ),
+    "accurate": Preset(
+        name="accurate",
+        model=ModelConfig(
+            encoder="resnet50",
+            output_stride=16,
+            decoder_channels=256,
+            low_level_channels=48,
+            rep_dim=256,
+            aux_head=True,
+        ),
+        crop_size=512,
+        batch_size=8,
+        iterations=20000,
+        description="ResNet-50, DeepLabV3+ 256: for a GPU",
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Return the preset called ``name``.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not a preset; the message lists the valid names.
+    """
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}"
+        ) from None
+
+
+def preset_config(name: str) -> ModelConfig:
+    """Return the :class:`ModelConfig` of the preset called ``name``.
+
+    Use :func:`get_preset` for the crop size, batch size and iterations too.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not a preset; the message lists the valid names.
+    """
+    return get_preset(name).model

@@ -1,0 +1,266 @@
+"""Training configuration (:class:`TrainConfig`), a frozen, validated, JSON-able dataclass.
+
+This module does not import torch; :meth:`TrainConfig.from_preset` reads a preset's
+crop size, batch size and iterations from :mod:`napari_crack_al.core.model.config`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["TrainConfig", "TRAIN_MODES", "DEVICES", "PROFILES", "PRESET_NAMES", "SAVE_WHICH"]
+
+TRAIN_MODES = ("semi", "supervised")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PROFILES = ("none", "column", "row")
+PRESET_NAMES = ("fast", "accurate")
+SAVE_WHICH = ("teacher", "student")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything the trainer needs besides the data and the model architecture.
+
+    Parameters
+    ----------
+    mode : {"semi", "supervised"}
+        U2PL semi-supervised (student + EMA teacher, pseudo labels, contrastive)
+        or supervised only (the unlabeled images are not used).
+    preset : {"fast", "accurate"}
+        Model preset (see :data:`napari_crack_al.core.model.PRESETS`).
+    iterations : int
+        Optimisation steps N.
+    batch_size : int
+        Labelled crops per step.
+    unlabeled_batch_size : int
+        Unlabelled crops per step (semi mode).
+    crop_size : int
+        Square training crop in pixels (multiple of 16; small images are padded with ignore).
+    lr : float
+        Base learning rate of the encoder; the decoder/heads use ``lr * head_lr_multiplier``.
+        Poly schedule ``lr * (1 - i / N) ** 0.9``.
+    momentum : float
+        SGD momentum (0.9).
+    weight_decay : float
+        SGD weight decay.
+    head_lr_multiplier : float
+        Learning-rate factor of everything that is not the encoder (10, as upstream).
+    warmup_iterations : int or None
+        Supervised-only steps before the unsupervised and contrastive losses start and
+        the EMA ramp begins (the teacher is a copy of the student during warm-up).
+        ``None`` means 10 % of ``iterations``.
+    ema_max_decay : float
+        Upper bound of the EMA decay ``d = min(1 - 1 / (t + 1), ema_max_decay)``.
+    unsup_weight : float
+        Weight of the unsupervised (pseudo-label) loss; 0 switches it off.
+    use_contrastive : bool
+        Whether the U2PL contrastive loss is used (semi mode only).
+    contrastive_weight : float
+        λ, weight of the contrastive loss.
+    aux_weight : float
+        Weight of the auxiliary head's loss when the model has one (0.4).
+    drop_start : float
+        Percent of the most uncertain pseudo-labelled pixels dropped at the start of
+        the semi phase (20, decays linearly to 0).
+    cutmix_prob : float
+        Probability per unlabelled batch of applying CutMix.
+    crack_crop_prob : float
+        Probability that a labelled crop is centred near a random crack pixel
+        (cracks are a few percent of the pixels; this balances the crops).
+    flip : bool
+        Random horizontal and vertical flips.
+    rotate90 : bool
+        Random multiples of 90° rotations (no interpolation, no padding).
+    gain_jitter : float
+        Random gain ``U(1 - g, 1 + g)`` on the normalised image.
+    offset_jitter : float
+        Random offset ``U(-o, o)`` on the normalised image.
+    class_weighting : bool
+        Inverse-frequency class weights in the cross-entropy terms.
+    profile : {"none", "column", "row"}
+        Transverse-profile removal before normalisation (see ``normalize_for_model``).
+    seed : int
+        Seed of every random choice (initialisation, sampling, augmentation).
+    device : {"auto", "cpu", "cuda", "mps"}
+        Compute device; "auto" picks CUDA, then MPS, then CPU.
+    amp : bool
+        Mixed precision (autocast + GradScaler); only ever used on CUDA.
+    threads : int or None
+        CPU threads for torch; ``None`` leaves one core free for a user interface.
+    val_every : int
+        Validate every this many steps (0: only at the end); needs validation images.
+    checkpoint_every : int
+        Write an intermediate checkpoint every this many steps (0: only the final one).
+    save_which : {"teacher", "student"}
+        Which network's weights the checkpoint holds (teacher: the EMA average,
+        usually better and smoother).
+    memory_size : int
+        Capacity per class of the contrastive negative memory bank.
+    """
+
+    mode: str = "semi"
+    preset: str = "fast"
+    iterations: int = 1000
+    batch_size: int = 4
+    unlabeled_batch_size: int = 4
+    crop_size: int = 256
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    head_lr_multiplier: float = 10.0
+    warmup_iterations: int | None = None
+    ema_max_decay: float = 0.99
+    unsup_weight: float = 1.0
+    use_contrastive: bool = True
+    contrastive_weight: float = 0.1
+    aux_weight: float = 0.4
+    drop_start: float = 20.0
+    cutmix_prob: float = 0.5
+    crack_crop_prob: float = 0.5
+    flip: bool = True
+    rotate90: bool = True
+    gain_jitter: float = 0.1
+    offset_jitter: float = 0.1
+    class_weighting: bool = False
+    profile: str = "none"
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    threads: int | None = None
+    val_every: int = 0
+    checkpoint_every: int = 0
+    save_which: str = "teacher"
+    memory_size: int = 30000
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+
+        def choice(name: str, options: tuple[str, ...]) -> None:
+            v = getattr(self, name)
+            if v not in options:
+                problems.append(f"{name} must be one of {', '.join(options)} (got {v!r})")
+
+        def integer(name: str, low: int, *, none_ok: bool = False) -> None:
+            v = getattr(self, name)
+            if v is None and none_ok:
+                return
+            if not _is_int(v) or v < low:
+                problems.append(f"{name} must be an integer >= {low} (got {v!r})")
+
+        def number(name: str, low: float, high: float = math.inf, *, low_open: bool = False,
+                   high_open: bool = False) -> None:
+            v = getattr(self, name)
+            ok = _is_num(v) and (v > low if low_open else v >= low) and (
+                v < high if high_open else v <= high)
+            if not ok:
+                lb = "(" if low_open else "["
+                hb = ")" if high_open else "]"
+                problems.append(f"{name} must be a number in {lb}{low}, {high}{hb} (got {v!r})")
+
+        choice("mode", TRAIN_MODES)
+        choice("preset", PRESET_NAMES)
+        choice("profile", PROFILES)
+        choice("device", DEVICES)
+        choice("save_which", SAVE_WHICH)
+        integer("iterations", 1)
+        integer("batch_size", 1)
+        integer("unlabeled_batch_size", 1)
+        integer("crop_size", 32)
+        if _is_int(self.crop_size) and self.crop_size % 16:
+            problems.append(f"crop_size must be a multiple of 16 (got {self.crop_size})")
+        number("lr", 0.0, low_open=True)
+        number("momentum", 0.0, 1.0, high_open=True)
+        number("weight_decay", 0.0)
+        number("head_lr_multiplier", 0.0, low_open=True)
+        integer("warmup_iterations", 0, none_ok=True)
+        number("ema_max_decay", 0.0, 1.0, high_open=True)
+        number("unsup_weight", 0.0)
+        number("contrastive_weight", 0.0)
+        number("aux_weight", 0.0)
+        number("drop_start", 0.0, 100.0)
+        number("cutmix_prob", 0.0, 1.0)
+        number("crack_crop_prob", 0.0, 1.0)
+        number("gain_jitter", 0.0, 1.0, high_open=True)
+        number("offset_jitter", 0.0)
+        integer("seed", 0)
+        integer("threads", 1, none_ok=True)
+        integer("val_every", 0)
+        integer("checkpoint_every", 0)
+        integer("memory_size", 1)
+        for name in ("use_contrastive", "flip", "rotate90", "class_weighting", "amp"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
+        if problems:
+            raise ConfigError("invalid TrainConfig: " + "; ".join(problems))
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def effective_warmup(self) -> int:
+        """Warm-up steps actually used: ``warmup_iterations`` or 10 % of ``iterations``."""
+        if self.warmup_iterations is None:
+            return int(round(0.1 * self.iterations))
+        return min(int(self.warmup_iterations), self.iterations)
+
+    @property
+    def semi(self) -> bool:
+        """Whether the semi-supervised losses are used."""
+        return self.mode == "semi"
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dictionary of the fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown TrainConfig keys {unknown}; valid keys: {sorted(names)}")
+        return cls(**data)
+
+    @classmethod
+    def from_preset(cls, preset: str = "fast", **overrides: Any) -> TrainConfig:
+        """A config with the preset's crop and batch sizes, then ``overrides``.
+
+        Parameters
+        ----------
+        preset : {"fast", "accurate"}
+            Preset name.
+        **overrides
+            Any :class:`TrainConfig` field.
+        """
+        if preset not in PRESET_NAMES:
+            raise ConfigError(f"preset must be one of {', '.join(PRESET_NAMES)} (got {preset!r})")
+        values: dict[str, Any] = {"preset": preset}
+        from ..model.config import PRESETS  # no torch import
+
+        p = PRESETS.get(preset)
+        if p is not None:
+            for src, dst in (("crop_size", "crop_size"), ("batch_size", "batch_size"),
+                             ("unlabeled_batch_size", "unlabeled_batch_size"),
+                             ("lr", "lr"), ("iterations", "iterations")):
+                v = getattr(p, src, None)
+                if v is not None:
+                    values[dst] = v
+            if "unlabeled_batch_size" not in values and "batch_size" in values:
+                values["unlabeled_batch_size"] = values["batch_size"]
+        values.update(overrides)
+        return cls.from_dict(values)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied (validated)."""
+        return replace(self, **changes)

@@ -1,0 +1,439 @@
+"""U2PL contrastive loss: unreliable pixels as negatives, with a per-class memory bank.
+
+For each class ``c`` (all indexing is by class id, never by list position):
+
+* **reliable pixels**: every non-ignored labelled pixel, plus the unlabelled
+  non-ignored pixels with the lowest ``α_t`` % entropy (``α_t = alpha_start (1 - progress)``,
+  ranked over all unlabelled pixels of the batch);
+  **unreliable pixels**: the unlabelled non-ignored pixels with the highest ``α_t`` %.
+* **anchors**: student features of reliable pixels labelled ``c`` (ground truth
+  for labelled images, pseudo label for unlabelled) whose teacher probability of
+  ``c`` exceeds ``anchor_threshold``; up to ``num_anchors`` sampled without replacement.
+* **positive**: the prototype of ``c``, the mean teacher feature of the reliable
+  pixels labelled ``c`` in this batch (detached).
+* **negatives**: teacher features of unreliable unlabelled pixels for which ``c``
+  ranks in ``[low_rank, high_rank)`` among the classes by teacher probability
+  (rank 0 = top class), plus labelled pixels whose ground truth is not ``c`` and
+  where ``c`` ranks below ``labelled_negative_rank`` (default: ``high_rank``). With
+  2 classes and the defaults ``low_rank=1, high_rank=2``: the unreliable
+  unlabelled pixels whose pseudo label is not ``c``, and *all* labelled pixels of
+  the other class. (Upstream required ``label == c`` and ``label != c`` at once,
+  so its labelled negatives were always empty; ``labelled_negative_rank=1`` gives
+  the "hard" variant: only labelled pixels the teacher wrongly assigns to ``c``.)
+  Negatives go into a FIFO :class:`ContrastiveMemory` per class (detached,
+  L2-normalised), and ``num_negatives`` are drawn from it for every anchor
+  (with replacement), after this batch's negatives are enqueued.
+* **loss**: InfoNCE, ``CE(cos(anchor, [positive, negatives]) / τ, target 0)``,
+  averaged over the classes that have anchors, a prototype and a non-empty bank.
+
+Features are ``(B, D, h, w)`` at 1/4 resolution; labels / probabilities /
+entropy at another size are reduced by :func:`downsample_targets`. The loss has a
+gradient w.r.t. the student features only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from napari_crack_al.core.errors import ConfigError
+from napari_crack_al.core.training.losses import (
+    IGNORE_INDEX,
+    check_progress,
+    entropy_map,
+    select_by_rank,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ContrastiveConfig",
+    "ContrastiveMemory",
+    "DownsampledTargets",
+    "contrastive_loss",
+    "downsample_targets",
+]
+
+LABEL_MODES = ("nearest", "max")
+
+
+@dataclass(frozen=True)
+class ContrastiveConfig:
+    """Settings of the U2PL contrastive loss (defaults suit background / crack).
+
+    Parameters
+    ----------
+    temperature : float
+        InfoNCE temperature τ (> 0).
+    num_anchors : int
+        Anchors sampled per class and step (upper bound).
+    num_negatives : int
+        Negatives drawn from the memory bank per anchor.
+    memory_size : int
+        FIFO capacity of the memory bank, per class.
+    low_rank, high_rank : int
+        Rank window ``[low_rank, high_rank)`` of the unreliable-negative rule; must
+        satisfy ``1 <= low_rank < high_rank`` (with 2 classes: 1 and 2).
+    anchor_threshold : float
+        Minimum teacher probability of the class for an anchor, in [0, 1).
+    alpha_start : float
+        Reliable / unreliable share in percent at ``progress = 0``, in (0, 50].
+    labelled_negative_rank : int or None
+        Labelled pixels of another class are negatives for ``c`` when ``c`` ranks
+        below this value; ``None`` means ``high_rank``.
+    """
+
+    temperature: float = 0.5
+    num_anchors: int = 256
+    num_negatives: int = 50
+    memory_size: int = 30000
+    low_rank: int = 1
+    high_rank: int = 2
+    anchor_threshold: float = 0.3
+    alpha_start: float = 20.0
+    labelled_negative_rank: int | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.temperature > 0:
+            problems.append(f"temperature must be > 0 (got {self.temperature})")
+        for name in ("num_anchors", "num_negatives", "memory_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                problems.append(f"{name} must be an integer >= 1 (got {v!r})")
+        if not (isinstance(self.low_rank, int) and isinstance(self.high_rank, int)) or not (
+            1 <= self.low_rank < self.high_rank
+        ):
+            problems.append(
+                f"ranks must satisfy 1 <= low_rank < high_rank (got {self.low_rank}, "
+                f"{self.high_rank}); for 2 classes use low_rank=1, high_rank=2"
+            )
+        if not (0.0 <= self.anchor_threshold < 1.0):
+            problems.append(f"anchor_threshold must be in [0, 1) (got {self.anchor_threshold})")
+        if not (0.0 < self.alpha_start <= 50.0):
+            problems.append(f"alpha_start must be in (0, 50] percent (got {self.alpha_start})")
+        lnr = self.labelled_negative_rank
+        if lnr is not None and (not isinstance(lnr, int) or lnr < 1):
+            problems.append(f"labelled_negative_rank must be None or an integer >= 1 (got {lnr!r})")
+        if problems:
+            raise ConfigError("invalid ContrastiveConfig: " + "; ".join(problems))
+
+    @property
+    def labelled_rank(self) -> int:
+        """The effective labelled-negative rank bound."""
+        lnr = self.labelled_negative_rank
+        return self.high_rank if lnr is None else lnr
+
+    def alpha(self, progress: float) -> float:
+        """Reliable / unreliable share in percent: ``alpha_start * (1 - progress)``."""
+        return self.alpha_start * (1.0 - check_progress(progress))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dictionary of the fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContrastiveConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(
+                f"unknown ContrastiveConfig keys {sorted(unknown)}; valid keys: {sorted(names)}"
+            )
+        return cls(**data)
+
+
+class ContrastiveMemory:
+    """Per-class FIFO banks of detached feature vectors (ring buffers).
+
+    Banks are keyed by class id; each holds at most ``capacity`` vectors, and a
+    push beyond that overwrites the oldest. Storage is allocated on the first
+    push, on the pushed features' device, and follows them to another device.
+
+    Parameters
+    ----------
+    num_classes : int
+        Number of classes (ids ``0 .. num_classes - 1``).
+    capacity : int
+        Vectors kept per class.
+    """
+
+    def __init__(self, num_classes: int, capacity: int = 30000) -> None:
+        if num_classes < 1 or capacity < 1:
+            raise ValueError(
+                f"num_classes and capacity must be >= 1, got {num_classes}, {capacity}"
+            )
+        self.num_classes = int(num_classes)
+        self.capacity = int(capacity)
+        self._buf: dict[int, torch.Tensor] = {}
+        self._ptr: dict[int, int] = {}
+        self._count: dict[int, int] = {}
+
+    def _check(self, class_id: int) -> int:
+        c = int(class_id)
+        if not 0 <= c < self.num_classes:
+            raise ValueError(f"class id {class_id} outside [0, {self.num_classes - 1}]")
+        return c
+
+    def size(self, class_id: int) -> int:
+        """Number of vectors stored for ``class_id``."""
+        return self._count.get(self._check(class_id), 0)
+
+    def push(self, class_id: int, features: torch.Tensor) -> None:
+        """Enqueue ``(N, D)`` features (detached) for ``class_id``, dropping the oldest."""
+        c = self._check(class_id)
+        if features.ndim != 2:
+            raise ValueError(f"features must be (N, D), got {tuple(features.shape)}")
+        feats = features.detach()
+        n, dim = feats.shape
+        if n == 0:
+            return
+        buf = self._buf.get(c)
+        if buf is None:
+            buf = torch.zeros(self.capacity, dim, dtype=feats.dtype, device=feats.device)
+            self._ptr[c], self._count[c] = 0, 0
+        elif buf.shape[1] != dim:
+            raise ValueError(f"class {c} bank holds {buf.shape[1]}-d features, got {dim}-d")
+        elif buf.device != feats.device:
+            buf = buf.to(feats.device)
+        feats = feats.to(buf.dtype)
+        cap = self.capacity
+        if n >= cap:
+            buf.copy_(feats[-cap:])
+            self._ptr[c], self._count[c] = 0, cap
+        else:
+            ptr = self._ptr[c]
+            first = min(n, cap - ptr)
+            buf[ptr : ptr + first] = feats[:first]
+            if n > first:
+                buf[: n - first] = feats[first:]
+            self._ptr[c] = (ptr + n) % cap
+            self._count[c] = min(self._count[c] + n, cap)
+        self._buf[c] = buf
+
+    def features(self, class_id: int) -> torch.Tensor | None:
+        """Stored vectors of ``class_id``, oldest first (``None`` when empty)."""
+        c = self._check(class_id)
+        count = self._count.get(c, 0)
+        if count == 0:
+            return None
+        buf = self._buf[c]
+        if count < self.capacity:
+            return buf[:count]
+        ptr = self._ptr[c]
+        return torch.cat([buf[ptr:], buf[:ptr]])
+
+    def sample(
+        self, class_id: int, n: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n`` stored vectors of ``class_id`` drawn uniformly with replacement."""
+        c = self._check(class_id)
+        count = self._count.get(c, 0)
+        if count == 0:
+            raise ValueError(f"memory bank of class {c} is empty")
+        gdev = generator.device if generator is not None else torch.device("cpu")
+        idx = torch.randint(count, (int(n),), generator=generator, device=gdev)
+        buf = self._buf[c]
+        return buf[idx.to(buf.device)]
+
+    def clear(self) -> None:
+        """Forget every stored vector."""
+        self._buf.clear()
+        self._ptr.clear()
+        self._count.clear()
+
+
+class DownsampledTargets(NamedTuple):
+    """Targets reduced to the feature resolution."""
+
+    labels: torch.Tensor  # (B, h, w) int64
+    prob: torch.Tensor  # (B, C, h, w)
+    entropy: torch.Tensor  # (B, h, w)
+
+
+def downsample_targets(
+    labels: torch.Tensor,
+    prob: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    entropy: torch.Tensor | None = None,
+    label_mode: str = "nearest",
+) -> DownsampledTargets:
+    """Reduce labels, teacher probabilities and entropy to the feature size.
+
+    Parameters
+    ----------
+    labels : Tensor
+        ``(B, H, W)`` integer labels, 255 = ignore.
+    prob : Tensor
+        ``(B, C, H, W)`` teacher probabilities; area-averaged.
+    size : tuple of int
+        Target ``(h, w)``.
+    entropy : Tensor, optional
+        ``(B, H, W)`` per-pixel entropy; computed from ``prob`` at full resolution
+        when omitted, then area-averaged.
+    label_mode : {"nearest", "max"}
+        ``"nearest"`` samples one pixel per cell; ``"max"`` takes the largest
+        non-ignored label of the cell (for background / crack: a cell touched by
+        a crack is crack, so thin cracks survive), ignore when all are ignored.
+
+    Returns
+    -------
+    DownsampledTargets
+    """
+    if label_mode not in LABEL_MODES:
+        raise ConfigError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
+    size = (int(size[0]), int(size[1]))
+    with torch.no_grad():
+        prob = prob.detach()
+        if entropy is None:
+            entropy = entropy_map(prob)
+        lab = labels.detach().unsqueeze(1).to(torch.float32)
+        if label_mode == "nearest":
+            small = F.interpolate(lab, size=size, mode="nearest")
+        else:
+            lab = torch.where(lab == IGNORE_INDEX, torch.full_like(lab, -1.0), lab)
+            small = F.adaptive_max_pool2d(lab, size)
+            small = torch.where(small < 0, torch.full_like(small, float(IGNORE_INDEX)), small)
+        prob_s = F.interpolate(prob.float(), size=size, mode="area")
+        ent_s = F.interpolate(entropy.detach().unsqueeze(1).float(), size=size, mode="area")
+    return DownsampledTargets(small.squeeze(1).long(), prob_s, ent_s.squeeze(1))
+
+
+def _class_ranks(prob: torch.Tensor) -> torch.Tensor:
+    """``(B, C, h, w)`` rank of every class per pixel (0 = most probable; ties by class id)."""
+    order = torch.sort(prob, dim=1, descending=True, stable=True).indices
+    return torch.argsort(order, dim=1)
+
+
+def contrastive_loss(
+    student_features: torch.Tensor,
+    teacher_features: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_prob: torch.Tensor,
+    entropy: torch.Tensor | None,
+    is_labelled: torch.Tensor,
+    progress: float,
+    memory: ContrastiveMemory,
+    config: ContrastiveConfig | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """U2PL contrastive loss of one batch (labelled and unlabelled images together).
+
+    Parameters
+    ----------
+    student_features : Tensor
+        ``(B, D, h, w)`` student representation (gradient flows here only).
+    teacher_features : Tensor
+        ``(B, D, h, w)`` teacher representation of the same (augmented) images.
+    labels : Tensor
+        ``(B, H, W)`` int64: ground truth for labelled images, pseudo labels for
+        unlabelled ones, 255 = ignore. At another size than the features it is
+        reduced with :func:`downsample_targets` (nearest), as are ``teacher_prob``
+        and ``entropy``.
+    teacher_prob : Tensor
+        ``(B, C, H, W)`` teacher probabilities for every image (the teacher is run on
+        labelled images too).
+    entropy : Tensor or None
+        ``(B, H, W)`` teacher entropy; computed from ``teacher_prob`` when ``None``.
+    is_labelled : Tensor
+        ``(B,)`` bool, True for images whose ``labels`` are ground truth.
+    progress : float
+        Training progress in [0, 1].
+    memory : ContrastiveMemory
+        Per-class negative banks, updated in place (must have ``C`` classes).
+    config : ContrastiveConfig, optional
+        Settings; defaults when ``None``.
+    generator : torch.Generator, optional
+        Source of randomness for anchor and negative sampling (CPU or the features'
+        device); the global generator when ``None``.
+
+    Returns
+    -------
+    Tensor
+        Scalar. When no class has anchors, a prototype and negatives, a zero
+        attached to ``student_features`` (``backward`` works, gradients are 0).
+    """
+    cfg = config if config is not None else ContrastiveConfig()
+    if student_features.ndim != 4 or teacher_features.shape != student_features.shape:
+        raise ValueError(
+            f"student {tuple(student_features.shape)} and teacher {tuple(teacher_features.shape)} "
+            "features must both be (B, D, h, w)"
+        )
+    bsz, dim, h, w = student_features.shape
+    if teacher_prob.ndim != 4 or teacher_prob.shape[0] != bsz:
+        raise ValueError(f"teacher_prob must be (B, C, H, W), got {tuple(teacher_prob.shape)}")
+    if labels.ndim != 3 or labels.shape[0] != bsz or labels.shape[1:] != teacher_prob.shape[2:]:
+        raise ValueError(f"labels {tuple(labels.shape)} do not match {tuple(teacher_prob.shape)}")
+    if is_labelled.shape != (bsz,):
+        raise ValueError(f"is_labelled must be ({bsz},), got {tuple(is_labelled.shape)}")
+    num_classes = teacher_prob.shape[1]
+    if memory.num_classes != num_classes:
+        raise ValueError(f"memory has {memory.num_classes} classes, probabilities {num_classes}")
+    if cfg.low_rank >= num_classes:
+        raise ConfigError(
+            f"low_rank={cfg.low_rank} leaves no negative rank window for {num_classes} classes; "
+            f"use 1 <= low_rank < {num_classes}"
+        )
+    alpha = cfg.alpha(progress)
+
+    if labels.shape[1:] != (h, w):
+        labels, teacher_prob, entropy = downsample_targets(
+            labels, teacher_prob, (h, w), entropy=entropy
+        )
+    device = student_features.device
+    with torch.no_grad():
+        prob = teacher_prob.detach().to(device).float()
+        ent = entropy_map(prob) if entropy is None else entropy.detach().to(device).float()
+        labels = labels.to(device)
+        valid = (labels != IGNORE_INDEX) & (labels >= 0) & (labels < num_classes)
+        lab_px = is_labelled.to(device).bool().view(bsz, 1, 1).expand(bsz, h, w)
+        unl_valid = valid & ~lab_px
+        reliable_u = select_by_rank(ent, alpha, candidates=unl_valid, largest=False)
+        reliable = (valid & lab_px) | reliable_u
+        unreliable = select_by_rank(ent, alpha, candidates=unl_valid, largest=True)
+        ranks = _class_ranks(prob)
+        teacher = F.normalize(teacher_features.detach().float(), dim=1)
+        teacher = teacher.permute(0, 2, 3, 1).reshape(-1, dim)
+
+    student = F.normalize(student_features.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, dim)
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    terms: dict[int, torch.Tensor] = {}
+    for c in range(num_classes):
+        with torch.no_grad():
+            is_c = labels == c
+            rel_c = (reliable & is_c).reshape(-1)
+            anchor_idx = torch.nonzero(
+                rel_c & (prob[:, c] > cfg.anchor_threshold).reshape(-1), as_tuple=False
+            ).squeeze(1)
+            rank_c = ranks[:, c]
+            neg_u = unreliable & (rank_c >= cfg.low_rank) & (rank_c < cfg.high_rank)
+            neg_l = valid & lab_px & ~is_c & (rank_c < cfg.labelled_rank)
+            negatives = (neg_u | neg_l).reshape(-1)
+            if bool(negatives.any()):
+                memory.push(c, teacher[negatives])
+            if anchor_idx.numel() == 0 or memory.size(c) == 0:
+                continue
+            proto = F.normalize(teacher[rel_c].mean(dim=0), dim=0)
+            n_anchor = min(cfg.num_anchors, anchor_idx.numel())
+            pick = torch.randperm(anchor_idx.numel(), generator=generator, device=gen_device)
+            anchor_idx = anchor_idx[pick[:n_anchor].to(device)]
+            negs = memory.sample(c, n_anchor * cfg.num_negatives, generator)
+            negs = F.normalize(negs.to(device).float(), dim=1)
+            negs = negs.view(n_anchor, cfg.num_negatives, dim)
+        anchors = student[anchor_idx]  # (n, D), carries the gradient
+        pos = anchors @ proto  # (n,)
+        neg = torch.einsum("nd,nkd->nk", anchors, negs)
+        logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / cfg.temperature
+        target = torch.zeros(n_anchor, dtype=torch.long, device=device)
+        terms[c] = F.cross_entropy(logits, target)
+    if not terms:
+        logger.debug("contrastive loss: no class with anchors and negatives")
+        return student_features.sum() * 0.0
+    logger.debug("contrastive loss over classes %s (alpha %.2f %%)", sorted(terms), alpha)
+    return torch.stack(list(terms.values())).mean()

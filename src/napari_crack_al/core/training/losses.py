@@ -1,0 +1,496 @@
+"""Supervised and unsupervised (pseudo-label) segmentation losses.
+
+Targets everywhere are ``int64 (B, H, W)`` with 0 = background, 1 = crack and
+:data:`IGNORE_INDEX` (255) = ignore (invalid pixels, padding of rotations, crops
+and CutMix). Ignored pixels never contribute to a loss, and nothing is ever
+turned into a class: there is no OHEM-style rewrite of easy pixels.
+
+* :func:`supervised_loss` -- ``ce_weight * CE + dice_weight * Dice`` (0.5 / 0.5),
+  with the soft Dice computed on the crack class only, over the whole batch and
+  over non-ignored pixels (Dice over both classes is dominated by the
+  background). The smoothing term makes "no crack predicted on a crack-free
+  batch" a loss of ~0. CE may be class-weighted (:func:`inverse_frequency_weights`).
+* :func:`aux_loss` -- the same criterion on the auxiliary head, times 0.4.
+* :func:`unsupervised_loss` -- the same CE + Dice on the teacher's hard pseudo
+  labels, after dropping the most uncertain pixels by the U2PL entropy schedule
+  (:func:`drop_percent_schedule`, :func:`pseudo_label_mask`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = 255
+CRACK_CLASS = 1
+_EPS = 1e-10
+
+__all__ = [
+    "CRACK_CLASS",
+    "IGNORE_INDEX",
+    "aux_loss",
+    "check_progress",
+    "cross_entropy_loss",
+    "dice_loss",
+    "drop_percent_schedule",
+    "entropy_map",
+    "inverse_frequency_weights",
+    "pseudo_label_mask",
+    "select_by_rank",
+    "supervised_loss",
+    "unsupervised_loss",
+]
+
+
+# --------------------------------------------------------------------------- checks
+def _check_logits_target(logits: torch.Tensor, target: torch.Tensor) -> None:
+    if logits.ndim != 4:
+        raise ValueError(f"logits must be (B, C, H, W), got shape {tuple(logits.shape)}")
+    if target.ndim != 3:
+        raise ValueError(f"target must be (B, H, W), got shape {tuple(target.shape)}")
+    if logits.shape[0] != target.shape[0] or logits.shape[2:] != target.shape[1:]:
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in batch or size"
+        )
+    if target.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise ValueError(f"target must be an integer tensor, got {target.dtype}")
+
+
+def _zero_like_graph(t: torch.Tensor) -> torch.Tensor:
+    """A scalar 0 attached to ``t``'s graph (so ``backward`` works and gives zero grads)."""
+    return t.sum() * 0.0
+
+
+def check_progress(progress: float) -> float:
+    """Validate a training progress value (epoch / E or step / total) and return it as float.
+
+    Raises
+    ------
+    ValueError
+        If ``progress`` is NaN or outside [0, 1].
+    """
+    p = float(progress)
+    if not (0.0 <= p <= 1.0):
+        raise ValueError(f"progress must be in [0, 1], got {progress!r}")
+    return p
+
+
+# --------------------------------------------------------------------------- supervised
+def cross_entropy_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    class_weights: torch.Tensor | Sequence[float] | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Pixel-wise cross-entropy averaged over non-ignored pixels.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``(B, C, H, W)`` raw scores.
+    target : Tensor
+        ``(B, H, W)`` integer labels; ``ignore_index`` pixels are left out.
+    class_weights : Tensor or sequence of float, optional
+        One weight per class. As in :func:`torch.nn.functional.cross_entropy`, the
+        weighted sum is divided by the sum of the weights of the counted pixels.
+    ignore_index : int
+        Label value that is ignored (255).
+    valid : Tensor, optional
+        Extra ``(B, H, W)`` bool mask; only pixels that are True (and not ignored) count.
+
+    Returns
+    -------
+    Tensor
+        Scalar loss; 0 (attached to the graph) when no pixel counts.
+    """
+    _check_logits_target(logits, target)
+    keep = target != ignore_index
+    if valid is not None:
+        keep = keep & valid.bool()
+    if not bool(keep.any()):
+        return _zero_like_graph(logits)
+    safe_target = torch.where(keep, target.long(), torch.zeros_like(target, dtype=torch.long))
+    if int(safe_target.max()) >= logits.shape[1] or int(safe_target.min()) < 0:
+        raise ValueError(
+            f"target holds labels outside [0, {logits.shape[1] - 1}] other than {ignore_index}"
+        )
+    logp = F.log_softmax(logits.float(), dim=1)
+    nll = -logp.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    if class_weights is not None:
+        w = torch.as_tensor(class_weights, dtype=nll.dtype, device=nll.device)
+        if w.ndim != 1 or w.numel() != logits.shape[1]:
+            raise ValueError(f"class_weights needs {logits.shape[1]} values, got {tuple(w.shape)}")
+        pw = w[safe_target] * keep
+    else:
+        pw = keep.to(nll.dtype)
+    return (nll * pw).sum() / pw.sum().clamp_min(_EPS)
+
+
+def dice_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    ignore_index: int = IGNORE_INDEX,
+    smooth: float = 1.0,
+    crack_class: int = CRACK_CLASS,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Soft Dice loss of the crack class over the whole batch.
+
+    ``1 - (2 Σ p t + s) / (Σ p + Σ t + s)`` where ``p`` is the softmax probability
+    of ``crack_class``, ``t`` the binary crack target, sums run over every
+    non-ignored pixel of the batch and ``s = smooth``. With an empty target and
+    no crack predicted the loss is ~0; with an empty target and crack predicted
+    it grows with the predicted crack mass.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``(B, C, H, W)`` raw scores.
+    target : Tensor
+        ``(B, H, W)`` integer labels.
+    ignore_index : int
+        Label value that is ignored.
+    smooth : float
+        Additive smoothing (> 0).
+    crack_class : int
+        Class whose Dice is computed.
+    valid : Tensor, optional
+        Extra ``(B, H, W)`` bool mask of pixels that count.
+
+    Returns
+    -------
+    Tensor
+        Scalar in [0, 1).
+    """
+    _check_logits_target(logits, target)
+    if smooth <= 0:
+        raise ValueError(f"smooth must be > 0, got {smooth}")
+    keep = target != ignore_index
+    if valid is not None:
+        keep = keep & valid.bool()
+    keepf = keep.to(torch.float32)
+    prob = torch.softmax(logits.float(), dim=1)[:, crack_class] * keepf
+    tgt = (target == crack_class).to(torch.float32) * keepf
+    inter = (prob * tgt).sum()
+    denom = prob.sum() + tgt.sum()
+    return 1.0 - (2.0 * inter + smooth) / (denom + smooth)
+
+
+def supervised_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    ce_weight: float = 0.5,
+    dice_weight: float = 0.5,
+    class_weights: torch.Tensor | Sequence[float] | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    smooth: float = 1.0,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``ce_weight * CE + dice_weight * Dice(crack)`` on non-ignored pixels.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``(B, C, H, W)`` raw scores at the target's resolution.
+    target : Tensor
+        ``(B, H, W)`` int64, 0 background, 1 crack, 255 ignore.
+    ce_weight, dice_weight : float
+        Weights of the two terms (0.5 / 0.5).
+    class_weights : Tensor or sequence of float, optional
+        Per-class CE weights (see :func:`inverse_frequency_weights`).
+    ignore_index : int
+        Ignored label.
+    smooth : float
+        Dice smoothing.
+    valid : Tensor, optional
+        Extra ``(B, H, W)`` bool mask of pixels that count.
+
+    Returns
+    -------
+    Tensor
+        Scalar loss with gradient w.r.t. ``logits``.
+    """
+    ce = cross_entropy_loss(
+        logits, target, class_weights=class_weights, ignore_index=ignore_index, valid=valid
+    )
+    dice = dice_loss(logits, target, ignore_index=ignore_index, smooth=smooth, valid=valid)
+    return ce_weight * ce + dice_weight * dice
+
+
+def aux_loss(
+    aux_logits: torch.Tensor | None,
+    target: torch.Tensor,
+    *,
+    weight: float = 0.4,
+    **kwargs: object,
+) -> torch.Tensor | None:
+    """Weighted supervised loss of the auxiliary head.
+
+    ``aux_logits`` is upsampled bilinearly to the target size when smaller.
+    Returns ``None`` when ``aux_logits`` is ``None`` (model without aux head),
+    so a trainer can write ``loss = sup + (aux_loss(...) or 0)``.
+
+    Parameters
+    ----------
+    aux_logits : Tensor or None
+        ``(B, C, h, w)`` auxiliary scores.
+    target : Tensor
+        ``(B, H, W)`` labels.
+    weight : float
+        Multiplier (0.4 as in U2PL).
+    **kwargs
+        Passed to :func:`supervised_loss` (``class_weights``, ``ce_weight`` ...).
+
+    Returns
+    -------
+    Tensor or None
+    """
+    if aux_logits is None:
+        return None
+    if aux_logits.ndim == 4 and aux_logits.shape[2:] != target.shape[-2:]:
+        aux_logits = F.interpolate(
+            aux_logits, size=tuple(target.shape[-2:]), mode="bilinear", align_corners=False
+        )
+    return weight * supervised_loss(aux_logits, target, **kwargs)  # type: ignore[arg-type]
+
+
+def inverse_frequency_weights(
+    target: torch.Tensor,
+    num_classes: int = 2,
+    *,
+    ignore_index: int = IGNORE_INDEX,
+    max_weight: float = 10.0,
+) -> torch.Tensor:
+    """Class weights ``w_c ∝ 1 / frequency_c`` normalised so that the mean pixel weight is 1.
+
+    ``w_c = N / (K * n_c)`` with ``N`` non-ignored pixels and ``K`` classes present,
+    then clipped to ``[1 / max_weight, max_weight]``; absent classes get weight 1.
+
+    Parameters
+    ----------
+    target : Tensor
+        Integer labels of any shape.
+    num_classes : int
+        Number of classes.
+    ignore_index : int
+        Ignored label.
+    max_weight : float
+        Clip value (> 1) that bounds the weight of very rare classes.
+
+    Returns
+    -------
+    Tensor
+        ``(num_classes,)`` float32 on ``target``'s device.
+    """
+    if max_weight < 1:
+        raise ValueError(f"max_weight must be >= 1, got {max_weight}")
+    t = target[target != ignore_index].long()
+    counts = torch.bincount(t, minlength=num_classes)[:num_classes].to(torch.float32)
+    weights = torch.ones(num_classes, dtype=torch.float32, device=target.device)
+    present = counts > 0
+    if int(present.sum()) == 0:
+        return weights
+    n = counts.sum()
+    weights[present] = n / (present.sum() * counts[present])
+    return weights.clamp(1.0 / max_weight, max_weight)
+
+
+# --------------------------------------------------------------------------- entropy / ranks
+def entropy_map(prob: torch.Tensor) -> torch.Tensor:
+    """Per-pixel entropy ``H = -Σ_c p_c log p_c`` (natural log) of ``(B, C, H, W)`` probabilities.
+
+    A ``(B, H, W)`` input is read as the crack probability of a 2-class problem.
+    """
+    prob = _as_class_prob(prob)
+    return -(prob * torch.log(prob + _EPS)).sum(dim=1)
+
+
+def _as_class_prob(prob: torch.Tensor) -> torch.Tensor:
+    if prob.ndim == 3:
+        return torch.stack([1.0 - prob, prob], dim=1)
+    if prob.ndim != 4:
+        raise ValueError(
+            f"probabilities must be (B, C, H, W) or (B, H, W), got {tuple(prob.shape)}"
+        )
+    return prob
+
+
+def select_by_rank(
+    values: torch.Tensor,
+    percent: float,
+    *,
+    candidates: torch.Tensor | None = None,
+    largest: bool = True,
+) -> torch.Tensor:
+    """Mask of exactly ``round(percent / 100 * n)`` candidates with the largest (smallest) values.
+
+    This is the rank form of "above the (100 - percent)-th percentile": it selects
+    an exact count even with ties (ties broken by position, deterministically).
+
+    Parameters
+    ----------
+    values : Tensor
+        Any shape.
+    percent : float
+        Share of the candidates to select, in [0, 100].
+    candidates : Tensor, optional
+        Bool mask (same shape) of the pixels that may be selected and that make ``n``;
+        all pixels by default.
+    largest : bool
+        Select the largest values (True) or the smallest.
+
+    Returns
+    -------
+    Tensor
+        Bool mask, same shape as ``values``.
+    """
+    if not (0.0 <= float(percent) <= 100.0):
+        raise ValueError(f"percent must be in [0, 100], got {percent}")
+    flat = values.detach().reshape(-1).float()
+    cand = (
+        torch.ones_like(flat, dtype=torch.bool)
+        if candidates is None
+        else candidates.reshape(-1).bool()
+    )
+    out = torch.zeros_like(flat, dtype=torch.bool)
+    idx = torch.nonzero(cand, as_tuple=False).squeeze(1)
+    k = int(math.floor(float(percent) / 100.0 * idx.numel() + 0.5))
+    if k > 0:
+        # stable sort: ties resolved by position, so the result is deterministic
+        order = torch.sort(flat[idx], descending=largest, stable=True).indices[:k]
+        out[idx[order]] = True
+    return out.reshape(values.shape)
+
+
+# --------------------------------------------------------------------------- unsupervised
+def drop_percent_schedule(progress: float, start: float = 20.0) -> float:
+    """Percent of the most uncertain pixels dropped: ``start * (1 - progress)``.
+
+    This is ``100 - p_t`` with U2PL's ``p_t = 100 - 20 (1 - epoch / E)``.
+    """
+    if not (0.0 <= start <= 100.0):
+        raise ValueError(f"drop start must be in [0, 100], got {start}")
+    return float(start) * (1.0 - check_progress(progress))
+
+
+def pseudo_label_mask(
+    teacher_prob: torch.Tensor,
+    drop_percent: float,
+    ignore_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Pixels whose pseudo label is kept: all but the ``drop_percent`` % most uncertain.
+
+    The entropy of the teacher's probabilities ranks the non-ignored pixels of the
+    whole batch (as U2PL's batch-wide percentile); exactly
+    ``round(drop_percent / 100 * n_valid)`` of them are dropped.
+
+    Parameters
+    ----------
+    teacher_prob : Tensor
+        ``(B, C, H, W)`` teacher probabilities (or ``(B, H, W)`` crack probability).
+    drop_percent : float
+        Percent of the non-ignored pixels to drop, in [0, 100].
+    ignore_mask : Tensor, optional
+        ``(B, H, W)`` bool, True where the pixel must be ignored (CutMix padding,
+        invalid pixels); such pixels are never kept and do not count in ``n_valid``.
+
+    Returns
+    -------
+    Tensor
+        ``(B, H, W)`` bool, True = use this pseudo label.
+    """
+    with torch.no_grad():
+        ent = entropy_map(teacher_prob.detach())
+        valid = torch.ones_like(ent, dtype=torch.bool)
+        if ignore_mask is not None:
+            if ignore_mask.shape != ent.shape:
+                raise ValueError(
+                    f"ignore_mask {tuple(ignore_mask.shape)} does not match {tuple(ent.shape)}"
+                )
+            valid = ~ignore_mask.bool()
+        dropped = select_by_rank(ent, drop_percent, candidates=valid, largest=True)
+        return valid & ~dropped
+
+
+def unsupervised_loss(
+    student_logits: torch.Tensor,
+    teacher_prob: torch.Tensor,
+    progress: float,
+    *,
+    ignore_mask: torch.Tensor | None = None,
+    drop_start: float = 20.0,
+    ce_weight: float = 0.5,
+    dice_weight: float = 0.5,
+    class_weights: torch.Tensor | Sequence[float] | None = None,
+    rescale: bool = True,
+    smooth: float = 1.0,
+) -> torch.Tensor:
+    """CE + Dice of the student on the teacher's pseudo labels, uncertain pixels dropped.
+
+    Pseudo labels are ``argmax(teacher_prob)``; the ``drop_percent_schedule(progress,
+    drop_start)`` % highest-entropy non-ignored pixels are dropped (20 % at the
+    start, none at ``progress = 1``), as are ``ignore_mask`` pixels.
+
+    The CE term is the mean over kept pixels and, with ``rescale=True`` (U2PL), is
+    multiplied by ``n_valid / n_kept`` where ``n_valid`` counts the non-ignored pixels
+    before dropping. (U2PL multiplies its mean CE by ``all / kept``; counting only
+    non-ignored pixels keeps the factor at ``1 / (1 - drop share)`` whatever the
+    padding.) ``rescale=False`` gives the plain mean over kept pixels. The Dice
+    term is computed over the kept pixels and is not rescaled.
+
+    Parameters
+    ----------
+    student_logits : Tensor
+        ``(B, C, H, W)`` student scores on the strongly augmented batch.
+    teacher_prob : Tensor
+        ``(B, C, H, W)`` teacher probabilities (detached here), mixed like the input.
+    progress : float
+        Training progress in [0, 1] (epoch / E or step / total).
+    ignore_mask : Tensor, optional
+        ``(B, H, W)`` bool, True = ignore.
+    drop_start : float
+        Percent dropped at ``progress = 0`` (20).
+    ce_weight, dice_weight : float
+        Term weights (0.5 / 0.5).
+    class_weights : Tensor or sequence of float, optional
+        Per-class CE weights.
+    rescale : bool
+        Apply U2PL's ``n_valid / n_kept`` factor to the CE term.
+    smooth : float
+        Dice smoothing.
+
+    Returns
+    -------
+    Tensor
+        Scalar with gradient w.r.t. ``student_logits`` only; 0 when nothing is kept.
+    """
+    teacher_prob = _as_class_prob(teacher_prob.detach())
+    if teacher_prob.shape != student_logits.shape:
+        raise ValueError(
+            f"teacher_prob {tuple(teacher_prob.shape)} does not match student logits "
+            f"{tuple(student_logits.shape)}"
+        )
+    drop = drop_percent_schedule(progress, drop_start)
+    keep = pseudo_label_mask(teacher_prob, drop, ignore_mask)
+    n_kept = int(keep.sum())
+    if n_kept == 0:
+        return _zero_like_graph(student_logits)
+    n_valid = keep.numel() if ignore_mask is None else int((~ignore_mask.bool()).sum())
+    pseudo = teacher_prob.argmax(dim=1)
+    target = torch.where(keep, pseudo, torch.full_like(pseudo, IGNORE_INDEX))
+    ce = cross_entropy_loss(student_logits, target, class_weights=class_weights)
+    if rescale:
+        ce = ce * (n_valid / n_kept)
+    dice = dice_loss(student_logits, target, smooth=smooth)
+    logger.debug("unsupervised loss: dropped %.2f %%, kept %d of %d", drop, n_kept, n_valid)
+    return ce_weight * ce + dice_weight * dice

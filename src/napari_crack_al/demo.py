@@ -1,0 +1,126 @@
+"""``make demo``: napari with the plugin on a sample project (made on first run).
+
+Usage::
+
+    python -m napari_crack_al.demo --project DIR [--n 12] [--size 512] [--seed 0] [--screenshot PNG]
+
+On first run ``DIR`` receives ``n`` synthetic range images (``DIR/images``, with
+their ground truth in ``DIR/ground_truth``, which the project never reads as
+annotations) and becomes a project. napari then opens with the "Crack
+project" dock widget (added through the plugin manifest, as a user would from
+the Plugins menu), the project open and its first queued image loaded.
+
+With ``--screenshot`` the whole window is rendered to a PNG and the program
+exits instead of running the event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "prepare_project"]
+
+logger = logging.getLogger(__name__)
+WINDOW_SIZE = (1500, 950)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's command line."""
+    parser = argparse.ArgumentParser(prog="python -m napari_crack_al.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--project", type=Path, default=Path(".sample-project"),
+                        help="project folder; sample images are generated there on first run")
+    parser.add_argument("--n", type=int, default=12, help="number of sample images on first run (12)")
+    parser.add_argument("--size", type=int, default=512, help="sample image side in pixels (512)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample images (0)")
+    parser.add_argument("--screenshot", type=Path, default=None,
+                        help="render the window to this PNG and exit instead of opening napari")
+    return parser
+
+
+def prepare_project(root: Path, *, n: int = 12, size: int = 512, seed: int = 0) -> Path:
+    """Make ``root`` a project: generate sample images unless ``root/images`` has some.
+
+    Returns
+    -------
+    Path
+        ``root``.
+    """
+    from .core.project import Project
+    from .core.range_io import SUPPORTED_IMAGE_SUFFIXES
+    from .core.sample_project import write_sample_images
+
+    if Project.is_project(root):
+        return root
+    images = root / "images"
+    has_images = images.is_dir() and any(p.suffix.lower() in SUPPORTED_IMAGE_SUFFIXES
+                                         for p in images.iterdir())
+    if not has_images:
+        print(f"Generating {n} synthetic range images ({size} x {size}) in {images} ...", flush=True)
+        write_sample_images(root, n=n, size=size, seed=seed)
+    Project.create(root, pixel_size_mm=1.0 if not has_images else None)
+    print(f"Created the crack project {root}", flush=True)
+    return root
+
+
+def _process_events(rounds: int = 5) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    for _ in range(rounds):
+        app.processEvents()
+
+
+def _hide_toasts(window: object) -> None:
+    """Hide napari's pop-up notifications (e.g. the PyQt5 deprecation notice) before a screenshot."""
+    from qtpy.QtWidgets import QApplication, QWidget
+
+    qt_window = getattr(window, "_qt_window", None)
+    widgets = list(QApplication.topLevelWidgets())
+    if qt_window is not None:
+        widgets += qt_window.findChildren(QWidget)
+    for widget in widgets:
+        if type(widget).__name__ == "NapariQtNotification":
+            widget.hide()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from .core.errors import CrackALError
+
+    try:
+        root = prepare_project(args.project, n=args.n, size=args.size, seed=args.seed)
+    except CrackALError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    import napari
+
+    viewer = napari.Viewer(title="napari-crack-al demo", show=True)
+    viewer.window.resize(*WINDOW_SIZE)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-crack-al", "Crack project")
+    project = widget.open_project(root)
+    if project is None:
+        print(f"error: could not open the project {root} (see the notification)", file=sys.stderr)
+    if args.screenshot is None:
+        napari.run()
+        return 0 if project is not None else 2
+
+    _process_events()
+    _hide_toasts(viewer.window)
+    _process_events()
+    args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+    viewer.screenshot(str(args.screenshot), canvas_only=False, flash=False)
+    print(f"Wrote the screenshot {args.screenshot}", flush=True)
+    viewer.close()
+    _process_events()
+    return 0 if project is not None else 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

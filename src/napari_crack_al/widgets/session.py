@@ -1,0 +1,531 @@
+"""The annotation session shared by every dock widget of one napari viewer.
+
+An :class:`AnnotationSession` owns the open :class:`~napari_crack_al.core.project.Project`,
+the image being annotated and its two layers (the range image and, on top of
+it, the editable crack mask). Dock widgets (project queue, annotate, train)
+never talk to each other: they all call :func:`get_session` and listen to the
+session's signals.
+
+Nothing the annotator paints is lost: the mask is saved (as a draft, or as
+the annotation when an annotated image is edited) whenever the annotator moves
+to another image, closes the project, removes the mask layer or closes the
+viewer, and every ``autosave_seconds`` while painting.
+
+This module uses napari and psygnal but no Qt widgets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from psygnal import Signal
+
+from ..core.errors import ConfigError, ProjectError
+from ..core.normalize import PROFILE_MODES, display_contrast_limits, remove_transverse_profile
+from ..core.project import ImageStatus, Project
+from ..core.range_io import RangeImage, read_range_image
+from . import notify
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+    from napari.layers import Image, Labels
+
+    from ..core.project import ImageRecord
+
+__all__ = [
+    "AnnotationSession",
+    "get_session",
+    "unwrap_viewer",
+    "labels_layer_name",
+    "display_image",
+    "DEFAULT_BRUSH_SIZE",
+    "MASK_COLORMAP",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Brush diameter in pixels when a mask is first shown (cracks are 1-10 px wide).
+DEFAULT_BRUSH_SIZE = 5
+#: Label 1 (crack) in a colour that stands out on a gray range image.
+MASK_COLORMAP = {None: "transparent", 0: "transparent", 1: "#ff3030"}
+#: Longest pause (seconds) counted as annotation time; longer pauses count as this much.
+IDLE_CAP_SECONDS = 120.0
+
+MASK_SOURCE_WORDS = {"annotation": "annotation", "suggestion": "suggestion", "draft": "draft", "empty": "new"}
+
+
+def labels_layer_name(source: str) -> str:
+    """Name of the mask layer for a mask that came from ``source``.
+
+    Parameters
+    ----------
+    source : {"annotation", "suggestion", "draft", "empty"}
+        Where :meth:`Project.mask_for_editing` found the mask.
+
+    Returns
+    -------
+    str
+        e.g. ``"crack mask (annotation)"``; an empty start is called ``"crack mask (new)"``.
+    """
+    return f"crack mask ({MASK_SOURCE_WORDS.get(source, source)})"
+
+
+def display_image(image: RangeImage, profile: str = "column") -> tuple[np.ndarray, tuple[float, float]]:
+    """The pixels to show for a range image, and their contrast limits.
+
+    For a one-channel range image the transverse road profile (cross-slope,
+    ruts) is removed first, so cracks stand out instead of the road's shape;
+    colour photographs converted to gray are shown as they are.
+
+    Parameters
+    ----------
+    image : RangeImage
+        The image.
+    profile : {"column", "row", "none"}
+        Which transverse profile to remove (see
+        :func:`~napari_crack_al.core.normalize.remove_transverse_profile`).
+
+    Returns
+    -------
+    (ndarray of float32, (float, float))
+        Display data and contrast limits over the valid pixels.
+    """
+    if profile not in PROFILE_MODES:
+        raise ConfigError(f"display profile must be one of {', '.join(PROFILE_MODES)}; got {profile!r}")
+    if profile == "none" or getattr(image, "channels", 1) != 1:
+        return image.data, display_contrast_limits(image)
+    data = remove_transverse_profile(image.data, image.valid, axis=profile)
+    shown = RangeImage(data=data, valid=image.valid, path=image.path, source_dtype=image.source_dtype)
+    return data, display_contrast_limits(shown)
+
+
+class AnnotationSession:
+    """State of the annotation work in one viewer (no Qt widgets).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer; only a weak reference is kept.
+    autosave_seconds : float
+        While painting, the mask is saved at most this often (0 disables; the mask is
+        still saved when moving on or closing).
+    display_profile : {"column", "row", "none"}
+        Transverse profile removed from range images for display (see :func:`display_image`).
+
+    Attributes
+    ----------
+    project : Project or None
+        The open project.
+    current_name : str or None
+        The image being annotated.
+    mask_source : str or None
+        Where its mask came from ("draft", "annotation", "suggestion", "empty").
+    image_layer, labels_layer : napari layers or None
+        The range image and the editable crack mask (uint8, 1 = crack).
+    """
+
+    project_changed = Signal(object)  # Project | None
+    image_loaded = Signal(str)  # image name
+    queue_changed = Signal()  # statuses, scores or order changed
+
+    def __init__(self, viewer: napari.Viewer, *, autosave_seconds: float = 10.0,
+                 display_profile: str = "column") -> None:
+        if display_profile not in PROFILE_MODES:
+            raise ConfigError(f"display profile must be one of {', '.join(PROFILE_MODES)}; "
+                              f"got {display_profile!r}")
+        self.display_profile = display_profile
+        viewer = unwrap_viewer(viewer)
+        self._viewer_ref = weakref.ref(viewer)
+        self.autosave_seconds = float(autosave_seconds)
+        self.project: Project | None = None
+        self.current_name: str | None = None
+        self.mask_source: str | None = None
+        self.image_layer: Image | None = None
+        self.labels_layer: Labels | None = None
+        self._persisted: np.ndarray | None = None  # the mask as it is on disk for current_name
+        self._seconds: dict[str, float] = {}  # annotation time not yet committed by accept
+        self._last_activity: float | None = None
+        self._last_autosave = 0.0
+        self._replacing = False
+        self._closed_viewer = False
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+        qt_window = getattr(getattr(viewer, "window", None), "_qt_window", None)
+        if qt_window is not None:
+            qt_window.destroyed.connect(self._on_viewer_destroyed)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def viewer(self) -> napari.Viewer | None:
+        """The viewer, or None once it is gone."""
+        return self._viewer_ref()
+
+    @property
+    def record(self) -> ImageRecord | None:
+        """The record of the current image (read fresh from the project)."""
+        if self.project is None or self.current_name is None:
+            return None
+        return self.project.record(self.current_name)
+
+    def current_mask(self) -> np.ndarray | None:
+        """The mask being edited as bool (True = crack), or None."""
+        if self.labels_layer is None:
+            return None
+        return np.asarray(self.labels_layer.data) > 0
+
+    def is_dirty(self) -> bool:
+        """Whether the mask differs from what is saved for the current image."""
+        mask = self.current_mask()
+        if mask is None or self._persisted is None:
+            return False
+        return mask.shape != self._persisted.shape or not np.array_equal(mask, self._persisted)
+
+    def annotation_seconds(self, name: str | None = None) -> float:
+        """Annotation time counted for ``name`` (default: current image) since its last accept."""
+        name = self.current_name if name is None else name
+        if name is None:
+            return 0.0
+        if name == self.current_name:
+            self._tick()
+        return self._seconds.get(name, 0.0)
+
+    # ------------------------------------------------------------------ project
+    def open_project(self, path: str | Path, create: bool = False, *, load: bool = True) -> Project:
+        """Open (or create) a project and show its first queued image.
+
+        Parameters
+        ----------
+        path : str or Path
+            The project folder.
+        create : bool
+            Create the project when ``path`` is not one yet (``path/images`` must hold images).
+        load : bool
+            Load the first image waiting in the queue (the first image when none waits).
+
+        Returns
+        -------
+        Project
+
+        Raises
+        ------
+        ProjectError
+            The folder is not a project (and ``create`` is False) or cannot be created.
+        """
+        path = Path(path).expanduser()
+        if create and not Project.is_project(path):
+            project = Project.create(path)
+        else:
+            if not Project.is_project(path):
+                raise ProjectError(path, "is not a crack project (no .crack-al/ folder); "
+                                         "use 'Create from folder' on a folder holding images/")
+            project = Project.open(path)
+        added = project.refresh()
+        if added:
+            logger.info("registered %d new image(s) in %s", len(added), path)
+        self.close()
+        self.project = project
+        self.project_changed.emit(project)
+        self.queue_changed.emit()
+        if load:
+            self._advance(None)
+        return project
+
+    def close(self) -> None:
+        """Save the current mask, remove the session's layers and close the project."""
+        if self.project is None:
+            return
+        try:
+            self.save_current()
+        finally:
+            self._remove_layers()
+            project, self.project = self.project, None
+            self.current_name = None
+            self.mask_source = None
+            self._persisted = None
+            closer = getattr(project, "close", None)
+            if callable(closer):
+                closer()
+            self.project_changed.emit(None)
+
+    # ------------------------------------------------------------------ images
+    def load(self, name: str) -> None:
+        """Show image ``name`` with its mask (draft, else annotation, else suggestion, else empty).
+
+        The mask of the image shown before is saved first. The image layer goes
+        below, the mask layer on top, selected, in paint mode with label 1.
+
+        Raises
+        ------
+        InputError
+            The image or its mask cannot be read (the current image stays shown).
+        """
+        project = self._require_project()
+        if name == self.current_name and self.labels_layer is not None:
+            return
+        image = read_range_image(project.image_path(name))
+        mask, source = project.mask_for_editing(name)
+        if mask is None:
+            mask = np.zeros(image.shape, dtype=bool)
+        mask = np.asarray(mask) > 0
+        if mask.shape != image.shape:
+            raise ProjectError(project.root, f"mask of {name!r} has shape {mask.shape}, "
+                                             f"its image {image.shape}")
+        self.save_current()
+        self._tick()
+        self._show(name, image, mask, source)
+        self.current_name = name
+        self.mask_source = source
+        self._persisted = mask.copy()
+        self._last_activity = time.monotonic()
+        self._last_autosave = time.monotonic()
+        self.image_loaded.emit(name)
+
+    def save_current(self) -> str | None:
+        """Save the edits of the current image.
+
+        An annotated image that was edited is accepted again (its annotation file
+        is rewritten); any other edited image gets a draft.
+
+        Returns
+        -------
+        str or None
+            ``"annotation"``, ``"draft"``, or None when there was nothing to save.
+        """
+        if self.project is None or self.current_name is None or not self.is_dirty():
+            return None
+        name = self.current_name
+        mask = self.current_mask()
+        assert mask is not None
+        if self.project.record(name).status == ImageStatus.ANNOTATED:
+            self.project.accept(name, mask, seconds=self._take_seconds(name))
+            self._discard_draft(name)
+            what = "annotation"
+            self.queue_changed.emit()
+        else:
+            self.project.save_draft(name, mask)
+            what = "draft"
+        self._persisted = mask.copy()
+        logger.debug("saved %s of %s", what, name)
+        return what
+
+    def accept_and_next(self) -> str | None:
+        """Accept the current mask as the annotation and load the next queued image.
+
+        Returns
+        -------
+        str or None
+            The image loaded next, or None when no image waits (the current one stays).
+        """
+        project = self._require_project()
+        name = self._require_image()
+        mask = self.current_mask()
+        assert mask is not None
+        project.accept(name, mask, seconds=self._take_seconds(name))
+        self._discard_draft(name)
+        self._persisted = mask.copy()
+        self.queue_changed.emit()
+        return self._advance(name)
+
+    def skip_and_next(self) -> str | None:
+        """Mark the current image skipped (edits kept as a draft) and load the next one.
+
+        An image that is already annotated keeps its annotation and status.
+
+        Returns
+        -------
+        str or None
+            The image loaded next, or None when no image waits.
+        """
+        project = self._require_project()
+        name = self._require_image()
+        self.save_current()
+        if project.record(name).status != ImageStatus.ANNOTATED:
+            project.skip(name, seconds=self._take_seconds(name))
+            self.queue_changed.emit()
+        return self._advance(name)
+
+    def counts(self) -> dict[str, int]:
+        """Number of images per status (and ``"total"``)."""
+        out = {s.value: 0 for s in ImageStatus}
+        records = self.project.records() if self.project is not None else []
+        for rec in records:
+            out[ImageStatus(rec.status).value] += 1
+        out["total"] = len(records)
+        return out
+
+    # ------------------------------------------------------------------ internals
+    def _require_project(self) -> Project:
+        if self.project is None:
+            raise ProjectError(None, "no project is open")
+        return self.project
+
+    def _require_image(self) -> str:
+        if self.current_name is None:
+            raise ProjectError(self.project.root if self.project else None, "no image is loaded")
+        return self.current_name
+
+    def _discard_draft(self, name: str) -> None:
+        assert self.project is not None
+        self.project.discard_draft(name)
+
+    def _advance(self, after: str | None) -> str | None:
+        """Load the next waiting image after ``after``; unreadable ones are reported and passed."""
+        project = self._require_project()
+        self.save_current()
+        tried: set[str] = set()
+        name = project.next_name(after=after)
+        if name is None and after is None and project.names():
+            name = project.names()[0]  # nothing waits: show the first image
+        while name is not None and name not in tried:
+            tried.add(name)
+            try:
+                self.load(name)
+                return name
+            except Exception as exc:  # noqa: BLE001 - reported, then the next image is tried
+                if not notify.is_user_error(exc):
+                    raise
+                notify.report(exc, f"Cannot open image {name!r}")
+                name = project.next_name(after=name)
+        if after is not None:
+            notify.info("No image waits in the queue: every image is annotated or skipped.")
+        return None
+
+    def _tick(self) -> None:
+        """Add the time since the last activity (capped) to the current image."""
+        now = time.monotonic()
+        if self.current_name is not None and self._last_activity is not None:
+            delta = min(max(0.0, now - self._last_activity), IDLE_CAP_SECONDS)
+            self._seconds[self.current_name] = self._seconds.get(self.current_name, 0.0) + delta
+        self._last_activity = now
+
+    def _take_seconds(self, name: str) -> float:
+        if name == self.current_name:
+            self._tick()
+        return float(self._seconds.pop(name, 0.0))
+
+    def _show(self, name: str, image: Any, mask: np.ndarray, source: str) -> None:
+        """Replace the session's layers by the image and mask of ``name``."""
+        from napari.layers import Image, Labels
+
+        viewer = self.viewer
+        if viewer is None:
+            raise ProjectError(None, "the viewer was closed")
+        old_image, old_labels = self.image_layer, self.labels_layer
+        brush = old_labels.brush_size if old_labels is not None else DEFAULT_BRUSH_SIZE
+        opacity = old_labels.opacity if old_labels is not None else 0.7
+        reset_view = self.image_layer is None or tuple(self.image_layer.data.shape) != image.shape
+        data, limits = display_image(image, self.display_profile)
+        new_image = Image(
+            data,
+            name=name,
+            colormap="gray",
+            contrast_limits=limits,
+            metadata={"crack_al_name": name, "path": str(image.path), "valid": image.valid,
+                      "source_dtype": image.source_dtype,
+                      "profile_removed": self.display_profile if data is not image.data else "none"},
+        )
+        new_labels = Labels(
+            mask.astype(np.uint8),
+            name=labels_layer_name(source),
+            opacity=opacity,
+            colormap=MASK_COLORMAP,
+            metadata={"crack_al_name": name, "mask_source": source},
+        )
+        layers = viewer.layers
+        image_index = layers.index(old_image) if old_image in layers else len(layers)
+        self._replacing = True
+        try:
+            self._remove_layers()
+            layers.insert(min(image_index, len(layers)), new_image)
+            layers.insert(layers.index(new_image) + 1, new_labels)
+        finally:
+            self._replacing = False
+        self.image_layer, self.labels_layer = new_image, new_labels
+        new_labels.events.paint.connect(self._on_paint)
+        new_labels.brush_size = brush
+        new_labels.selected_label = 1
+        layers.selection.active = new_labels
+        new_labels.mode = "paint"
+        if reset_view:
+            viewer.reset_view()
+
+    def _remove_layers(self) -> None:
+        viewer = self.viewer
+        replacing, self._replacing = self._replacing, True
+        try:
+            for layer in (self.labels_layer, self.image_layer):
+                if layer is None:
+                    continue
+                if layer is self.labels_layer:
+                    layer.events.paint.disconnect(self._on_paint)
+                if viewer is not None and layer in viewer.layers:
+                    viewer.layers.remove(layer)
+        finally:
+            self._replacing = replacing
+        self.image_layer = self.labels_layer = None
+
+    def _on_paint(self, event: Any = None) -> None:
+        self._tick()
+        if self.autosave_seconds > 0 and time.monotonic() - self._last_autosave >= self.autosave_seconds:
+            self._last_autosave = time.monotonic()
+            self._save_reporting("Autosave")
+
+    def _on_layer_removed(self, event: Any) -> None:
+        if not self._replacing and getattr(event, "value", None) is self.labels_layer:
+            self._save_reporting("Saving the mask of the removed layer")
+
+    def _on_viewer_destroyed(self, *_: Any) -> None:
+        if self._closed_viewer:
+            return
+        self._closed_viewer = True
+        try:
+            self.close()
+        except Exception as exc:  # noqa: BLE001 - the window is gone; log what could not be saved
+            logger.error("could not save %s when the viewer closed: %s", self.current_name, exc)
+
+    def _save_reporting(self, action: str) -> None:
+        try:
+            self.save_current()
+        except Exception as exc:  # noqa: BLE001
+            if not notify.is_user_error(exc):
+                raise
+            notify.report(exc, action)
+
+
+# ---------------------------------------------------------------------- one session per viewer
+_SESSIONS: dict[int, tuple[weakref.ref, AnnotationSession]] = {}
+
+
+def get_session(viewer: napari.Viewer) -> AnnotationSession:
+    """The one :class:`AnnotationSession` of ``viewer`` (created on first use).
+
+    Sessions are keyed weakly by viewer: a closed and collected viewer drops its session.
+    A ``PublicOnlyProxy`` of a viewer (what napari passes to dock widgets) gives the
+    session of the viewer it wraps.
+    """
+    viewer = unwrap_viewer(viewer)
+    key = id(viewer)
+    entry = _SESSIONS.get(key)
+    if entry is not None and entry[0]() is viewer:
+        return entry[1]
+    session = AnnotationSession(viewer)
+    ref = weakref.ref(viewer, lambda _ref, key=key: _drop(key, _ref))
+    _SESSIONS[key] = (ref, session)
+    return session
+
+
+def unwrap_viewer(viewer: Any) -> Any:
+    """The real viewer behind napari's ``PublicOnlyProxy`` (or ``viewer`` itself)."""
+    while hasattr(type(viewer), "__wrapped__"):
+        viewer = viewer.__wrapped__
+    return viewer
+
+
+def _drop(key: int, ref: weakref.ref) -> None:
+    entry = _SESSIONS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _SESSIONS[key]
