@@ -24,16 +24,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# On headless Linux napari needs an X server with OpenGL: Xvfb (Mesa does the GL).
+# On headless Linux napari needs an X server with OpenGL (Xvfb + Mesa) and the xcb libraries of Qt's
+# X11 platform plugin. As root with apt-get, the missing ones are installed; otherwise we say what to install.
+X_PACKAGES := xvfb xauth libgl1 libegl1 libglx-mesa0 libopengl0 libfontconfig1 libdbus-1-3 libxkbcommon-x11-0 \
+	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 \
+	libxcb-xfixes0 libxcb-shape0 libxcb-cursor0
 xvfb:
 ifeq ($(UNAME),Linux)
-	@if [ -z "$$DISPLAY" ] && ! command -v Xvfb >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Xvfb with apt-get"; \
-	    (apt-get install -y -q xvfb >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q xvfb >/dev/null)); \
-	  else \
-	    echo "Xvfb is missing and there is no display: install it (sudo apt-get install xvfb)"; exit 1; \
+	@if command -v dpkg >/dev/null 2>&1; then \
+	  missing=""; for p in $(X_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "Installing with apt-get:$$missing"; \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	      (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null); \
+	    elif [ -z "$$DISPLAY" ]; then \
+	      echo "No display and missing packages:$$missing -- run: sudo apt-get install$$missing"; exit 1; \
+	    fi; \
 	  fi; \
+	elif [ -z "$$DISPLAY" ] && ! command -v Xvfb >/dev/null 2>&1; then \
+	  echo "No display and no Xvfb: install Xvfb (and Mesa) with your package manager"; exit 1; \
 	fi
 endif
 

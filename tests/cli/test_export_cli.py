@@ -22,8 +22,9 @@ def project_dir(tmp_path):
     (root / "images").mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name in ("img1", "img2"):
-        Image.fromarray(rng.integers(1, 60000, (H, W), dtype=np.uint16)).save(root / "images" / f"{name}.png")
-    # a float range image stored as .npy and a mask written with core.mask_io to pass through the project
+        image = rng.integers(1, 60000, (H, W), dtype=np.uint16)
+        Image.fromarray(image).save(root / "images" / f"{name}.png")
+    # a float range image stored as .npy, and a mask passed through a file written by core.mask_io
     np.save(root / "images" / "img3.npy", rng.random((H, W)).astype(np.float32))
     masks = {}
     m1 = np.zeros((H, W), bool)
@@ -56,7 +57,8 @@ def test_export_end_to_end(project_dir, tmp_path, capsys):
         assert np.array_equal(read_mask(out / f"{name}.png"), masks[name])
     manifest = read_csv(out / "manifest.csv")
     assert [(r["image"], r["mask"], r["status"], r["source"]) for r in manifest] == [
-        ("img1.png", "img1.png", "annotated", "annotation"), ("img2.png", "img2.png", "annotated", "annotation")]
+        ("img1.png", "img1.png", "annotated", "annotation"),
+        ("img2.png", "img2.png", "annotated", "annotation")]
     assert manifest[1]["suggestion_model_version"] == "r1"
     assert float(manifest[1]["edit_fraction"]) == 0.0       # suggestion accepted unchanged
     assert float(manifest[0]["edit_fraction"]) == 1.0       # drawn from scratch
@@ -65,7 +67,8 @@ def test_export_end_to_end(project_dir, tmp_path, capsys):
     assert [(r["image"], r["orientation"]) for r in cracks] == [("img1.png", "transverse"),
                                                               ("img2.png", "longitudinal")]
     assert float(cracks[0]["length_px"]) == pytest.approx(40, abs=3)
-    assert float(cracks[0]["length_mm"]) == pytest.approx(float(cracks[0]["length_px"]) * 1.5, rel=1e-6)
+    length_px = float(cracks[0]["length_px"])
+    assert float(cracks[0]["length_mm"]) == pytest.approx(length_px * 1.5, rel=1e-6)
     per_image = read_csv(out / "measurements_summary.csv")
     assert [r["n_cracks"] for r in per_image] == ["1", "1"]
 
@@ -94,7 +97,8 @@ def test_existing_files_refused_then_forced(project_dir, tmp_path, capsys):
     assert (out / "img1.png").read_bytes() == before["img1.png"]   # the png masks are untouched
     rows = read_csv(out / "measurements.csv")
     assert {r["image"] for r in rows} == {"img1.png", "img2.png", "img3.npy"}
-    assert float(rows[0]["length_mm"]) == pytest.approx(float(rows[0]["length_px"]) * 0.25, rel=1e-6)
+    length_px = float(rows[0]["length_px"])
+    assert float(rows[0]["length_mm"]) == pytest.approx(length_px * 0.25, rel=1e-6)
     # and now the tif masks themselves collide
     assert main(tif_args) == 2
     assert "img3.tif" in capsys.readouterr().err

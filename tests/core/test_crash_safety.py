@@ -225,3 +225,13 @@ def test_sigkill_at_random_moments_never_loses_acknowledged_work(tmp_path):
     assert acked >= kills // 2, "the worker barely worked between kills; the test would prove little"
     assert inflight_kills > kills // 2, "too few kills landed inside an operation"
     assert set(per_op) == set(cw.OPS), per_op
+
+
+def test_worker_imports_stay_light():
+    """The worker restarts 100+ times: it must not pull in torch (or any GUI)."""
+    code = ("import sys, runpy; sys.argv = ['w']; "
+            f"runpy.run_path({str(WORKER)!r}, run_name='not_main'); "
+            "import napari_crack_al.core.project.store, PIL.Image; "
+            "print(sorted(m for m in ('torch', 'napari', 'qtpy', 'skimage') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -38,12 +38,13 @@ def _masks() -> dict[str, np.ndarray]:
 
 @pytest.fixture
 def project(tmp_path):
-    """Images a, b, c, d: a annotated (from a suggestion), b annotated from scratch, c suggested, d new."""
+    """a annotated (from a suggestion), b annotated from scratch, c suggested, d new."""
     root = tmp_path / "proj"
     (root / "images").mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name in "abcd":
-        Image.fromarray(rng.integers(1, 60000, (H, W), dtype=np.uint16)).save(root / "images" / f"{name}.png")
+        image = rng.integers(1, 60000, (H, W), dtype=np.uint16)
+        Image.fromarray(image).save(root / "images" / f"{name}.png")
     masks = _masks()
     with Project.create(root, pixel_size_mm=0.5) as p:
         suggestion = masks["a"].copy()
@@ -90,7 +91,8 @@ def test_manifest(project, tmp_path):
         ("a.png", "annotation", "annotated", "v1")
     assert float(a["edit_fraction"]) == pytest.approx(15 / 150)
     assert float(a["annotation_seconds"]) == pytest.approx(12.5)
-    assert (b["source"], b["suggestion_model_version"], float(b["edit_fraction"])) == ("annotation", "", 1.0)
+    assert (b["source"], b["suggestion_model_version"]) == ("annotation", "")
+    assert float(b["edit_fraction"]) == 1.0
     assert float(b["annotation_seconds"]) == pytest.approx(3.0)
     assert (c["source"], c["status"], c["suggestion_model_version"], c["edit_fraction"]) == \
         ("suggestion", "suggested", "v2", "")
@@ -110,7 +112,7 @@ def test_measurement_tables(project, tmp_path):
     cracks = read_csv(result.measurements)
     assert list(cracks[0]) == list(MEASUREMENT_COLUMNS)
     assert [(r["image"], r["crack"], r["orientation"]) for r in cracks] == [
-        ("a.png", "1", "transverse"), ("b.png", "1", "longitudinal")]   # b's speck is under min_area
+        ("a.png", "1", "transverse"), ("b.png", "1", "longitudinal")]  # b's speck < min_area
     a, b = cracks
     assert float(a["length_px"]) == pytest.approx(50, abs=3)
     assert float(a["mean_width_px"]) == pytest.approx(3, abs=0.5)
@@ -118,11 +120,13 @@ def test_measurement_tables(project, tmp_path):
     assert float(b["mean_width_px"]) == pytest.approx(2, abs=0.5)
     assert int(a["area_px"]) == 150 and float(a["area_mm2"]) == pytest.approx(150 * 0.25)
     assert float(a["length_mm"]) == pytest.approx(float(a["length_px"]) * 0.5, rel=1e-6)
-    assert (a["bbox_min_row"], a["bbox_min_col"], a["bbox_max_row"], a["bbox_max_col"]) == ("10", "5", "13", "55")
+    bbox = (a["bbox_min_row"], a["bbox_min_col"], a["bbox_max_row"], a["bbox_max_col"])
+    assert bbox == ("10", "5", "13", "55")
     summary = read_csv(result.summary)
     assert list(summary[0]) == list(SUMMARY_COLUMNS)
     sa = summary[0]
-    assert (sa["image"], sa["n_cracks"], sa["n_transverse"], sa["n_longitudinal"]) == ("a.png", "1", "1", "0")
+    assert (sa["image"], sa["n_cracks"]) == ("a.png", "1")
+    assert (sa["n_transverse"], sa["n_longitudinal"]) == ("1", "0")
     assert float(sa["crack_area_fraction"]) == pytest.approx(150 / (H * W))
     assert float(sa["pixel_size_mm"]) == 0.5
     assert result.n_cracks == 2 and result.pixel_size_mm == 0.5
@@ -142,12 +146,13 @@ def test_pixel_size_override_and_unknown(project, tmp_path):
 def test_without_measurements(project, tmp_path):
     result = export_masks(project, tmp_path / "out", measure=False)
     assert result.measurements is None and result.summary is None
-    assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "manifest.csv"]
+    names = sorted(f.name for f in (tmp_path / "out").iterdir())
+    assert names == ["a.png", "b.png", "manifest.csv"]
 
 
 def test_progress_callback(project, tmp_path):
     calls = []
-    export_masks(project, tmp_path / "out", progress=lambda done, total: calls.append((done, total)))
+    export_masks(project, tmp_path / "out", progress=lambda d, t: calls.append((d, t)))
     assert calls == [(0, 2), (1, 2), (2, 2)]
 
 
@@ -185,7 +190,8 @@ def test_folder_in_the_way_refused_even_with_force(project, tmp_path):
     assert [f.name for f in out.iterdir()] == ["a.png"]
 
 
-@pytest.mark.parametrize("bad_name", ["../escaped", "sub/x", "/tmp/abs-export-test", "../../x", "a\\b"])
+@pytest.mark.parametrize("bad_name",
+                         ["../escaped", "sub/x", "/tmp/abs-export-test", "../../x", "a\\b"])
 def test_names_escaping_the_folder_are_refused(project, tmp_path, monkeypatch, bad_name):
     records = project.records()
     evil = dataclasses.replace(records[0], name=bad_name)
@@ -259,7 +265,8 @@ def test_missing_annotation_file_refused_before_writing(project, tmp_path):
 
 
 def test_invalid_options(project, tmp_path):
-    for kwargs in ({"fmt": "jpg"}, {"values": 2}, {"values": True}, {"include": "all"}, {"min_area": -1}):
+    for kwargs in ({"fmt": "jpg"}, {"values": 2}, {"values": True}, {"include": "all"},
+                   {"min_area": -1}):
         with pytest.raises(ConfigError):
             export_masks(project, tmp_path / "out", **kwargs)
     with pytest.raises(ConfigError):

@@ -123,7 +123,8 @@ def test_t_junction():
     m[53:150, 100:103] = True
     c = _one(m)
     assert (c.n_branch_points, c.n_segments) == (1, 3)
-    assert c.length_px == pytest.approx(200 + 97 + 1, abs=6)  # the stem is measured from the bar's middle row
+    # the stem is measured from the bar's middle row
+    assert c.length_px == pytest.approx(200 + 97 + 1, abs=6)
 
 
 def test_grid_network_is_alligator():
@@ -219,13 +220,35 @@ def test_summary():
     assert s.total_length_px == pytest.approx(200, abs=6)
     assert s.mean_width_px == pytest.approx(4.0, abs=0.5)  # length-weighted
     assert s.max_width_px == pytest.approx(5.0, abs=0.5)
-    assert s.counts == {"longitudinal": 1, "transverse": 1, "diagonal": 0, "alligator": 0, "irregular": 0}
+    assert s.counts == {"longitudinal": 1, "transverse": 1, "diagonal": 0, "alligator": 0,
+                        "irregular": 0}
     assert set(s.counts) == set(ORIENTATIONS)
     assert s.total_length_mm == pytest.approx(s.total_length_px * 0.5)
     assert s.max_width_mm == pytest.approx(s.max_width_px * 0.5)
     empty = summarize_image([], image_shape=(10, 10))
     assert (empty.n_cracks, empty.total_length_px, empty.crack_area_fraction) == (0, 0.0, 0.0)
     assert empty.total_length_mm is None
+
+
+def test_random_masks_give_sane_measurements():
+    rng = np.random.default_rng(3)
+    for i in range(60):
+        shape = (int(rng.integers(1, 60)), int(rng.integers(1, 60)))
+        m = rng.random(shape) < rng.uniform(0.05, 0.6)
+        if i % 2:
+            seeds = rng.random(shape) < 0.01
+            m = ndi.binary_opening(m) | ndi.binary_dilation(seeds, iterations=2)
+        min_area = int(rng.integers(0, 6))
+        cracks = measure_cracks(m, min_area=min_area, pixel_size_mm=0.3)
+        _, n = label_cracks(m, min_area=min_area)
+        assert len(cracks) == n
+        for c in cracks:
+            assert c.area_px >= max(min_area, 1) and c.length_px > 0 and c.n_segments >= 1
+            assert 0 < c.mean_width_px <= c.max_width_px + 1e-9
+            assert c.orientation in ORIENTATIONS
+            assert c.length_mm == pytest.approx(c.length_px * 0.3)
+        s = summarize_image(cracks, image_shape=m.shape)
+        assert s.total_area_px == sum(c.area_px for c in cracks) <= m.sum()
 
 
 def test_deterministic():
@@ -241,7 +264,7 @@ def test_speed_2048_with_a_few_cracks():
         m[rows, np.clip((rows * 0.3 + k * 300).astype(int), 0, 2047)] = True
     m = ndi.binary_dilation(m, iterations=2)
     best = math.inf
-    for _ in range(2):  # best of two: the test machine is shared
+    for _ in range(3):  # best of three: the test machine is shared
         start = time.perf_counter()
         cracks = measure_cracks(m, pixel_size_mm=1.0)
         best = min(best, time.perf_counter() - start)

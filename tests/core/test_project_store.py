@@ -214,7 +214,6 @@ def test_open_runs_pending_migrations(project, monkeypatch):
         conn.execute("ALTER TABLE images ADD COLUMN note TEXT")
 
     monkeypatch.setattr(schema_mod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     monkeypatch.setattr(schema_mod, "MIGRATIONS", [*schema_mod.MIGRATIONS, to_v2])
     reopened = Project.open(project.root)
     assert calls == ["v2"]

@@ -84,7 +84,7 @@ def test_click_row_paint_accept_button_and_key(project_widget, sample_root, qtbo
     rec = project.record(names[2])
     assert rec.status == ImageStatus.ANNOTATED
     assert rec.edit_fraction == pytest.approx(1.0)  # drawn from scratch
-    assert rec.annotation_seconds >= 0.0
+    assert rec.annotation_seconds > 0.0  # time from loading to accepting
     assert session.current_name == names[3]  # the next queued image
     assert len(viewer.layers) == 2 and not session.labels_layer.data.any()
     assert widget.table.item(2, 1).text() == "annotated"
@@ -191,6 +191,12 @@ def test_corrupt_image_and_bad_folder_give_notifications(project_widget, sample_
     qtbot.mouseClick(widget.open_button, Qt.MouseButton.LeftButton)
     assert widget.session.project is None
     assert any("no-such-project" in m for m in notifications())
+    # a folder of images that is no project yet: the message says how to make one
+    plain = tmp_path / "plain"
+    (plain / "images").mkdir(parents=True)
+    widget.path_edit.setText(str(plain))
+    qtbot.mouseClick(widget.open_button, Qt.MouseButton.LeftButton)
+    assert any("Create from folder" in m for m in notifications())
 
     widget.open_project(sample_root)
     session = widget.session
@@ -227,3 +233,25 @@ def test_one_session_per_viewer(make_napari_viewer):
     v1, v2 = make_napari_viewer(), make_napari_viewer()
     assert get_session(v1) is get_session(v1)
     assert get_session(v1) is not get_session(v2)
+
+
+def test_autosave_while_painting_and_removed_mask_layer(project_widget, sample_root, qtbot):
+    viewer, widget = project_widget
+    widget.open_project(sample_root)
+    session = widget.session
+    project = session.project
+    names = project.names()
+    session.autosave_seconds = 1e-6  # every stroke
+    session.labels_layer.paint((20, 20), 1)  # a brush stroke emits the layer's paint event
+    qtbot.waitUntil(lambda: project.has_draft(names[0]), timeout=2000)
+    np.testing.assert_array_equal(read_mask(project.drafts_dir / f"{names[0]}.png"),
+                                  np.asarray(session.labels_layer.data) > 0)
+
+    # removing the mask layer by hand saves it; loading an image brings the layers back
+    session.autosave_seconds = 0
+    expected = _paint(session, slice(100, 120), slice(100, 120))
+    viewer.layers.remove(session.labels_layer)
+    np.testing.assert_array_equal(read_mask(project.drafts_dir / f"{names[0]}.png"), expected)
+    session.load(names[1])
+    assert [layer.name for layer in viewer.layers] == [names[1], "crack mask (new)"]
+    assert viewer.layers.selection.active is session.labels_layer

@@ -1,4 +1,4 @@
-"""``napari-crack-al export PROJECT --out DIR``: masks named after their images, a manifest and crack measurements."""
+"""``napari-crack-al export PROJECT --out DIR``: masks, a manifest and crack measurements."""
 
 from __future__ import annotations
 
@@ -33,17 +33,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export", help=HELP,
         description=HELP + ". Masks are written as DIR/NAME.png (or .tif) with DIR/manifest.csv, "
-        "DIR/measurements.csv (one row per crack) and DIR/measurements_summary.csv (one row per image). "
+        "DIR/measurements.csv (one row per crack) and DIR/measurements_summary.csv "
+        "(one row per image). "
         "Nothing is written when any of these files exists already, unless --force is given.")
     p.add_argument("project", metavar="PROJECT", type=Path, help="project folder")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="output folder (created if missing)")
     p.add_argument("--format", dest="fmt", choices=("png", "tif"), default="png",
                    help="mask file format (default png)")
     p.add_argument("--values", type=int, choices=(255, 1), default=255,
                    help="pixel value of crack; background is 0 (default 255)")
     p.add_argument("--include", choices=("annotated", "annotated+suggested"), default="annotated",
-                   help="accepted masks only, or also the model suggestions of images not yet annotated "
-                        "(default annotated)")
+                   help="accepted masks only, or also the model suggestions of images not yet "
+                        "annotated (default annotated)")
     p.add_argument("--force", action="store_true", help="overwrite existing files in DIR")
     p.add_argument("--pixel-size-mm", type=_positive_float, default=None, metavar="X",
                    help="pixel size for the millimetre columns (default: the project's)")
@@ -70,20 +72,23 @@ def run(args: argparse.Namespace) -> int:
             nonlocal bar
             if bar is None:
                 bar = ProgressBar(total, label="masks")
-            bar.update(done)
+            if done:  # the bar has no rate to show before the first mask
+                bar.update(done)
 
         try:
-            result = export_masks(project, args.out, fmt=args.fmt, values=args.values, include=args.include,
-                                  force=args.force, pixel_size_mm=args.pixel_size_mm, measure=args.measure,
+            result = export_masks(project, args.out, fmt=args.fmt, values=args.values,
+                                  include=args.include, force=args.force,
+                                  pixel_size_mm=args.pixel_size_mm, measure=args.measure,
                                   min_area=args.min_area, progress=progress)
         finally:
             if bar is not None:
                 bar.close()
     seconds = time.perf_counter() - start
-    parts = [f"exported {result.n_masks} masks ({result.n_annotated} annotated, {result.n_suggested} suggested) "
-             f"as {args.fmt} 0/{args.values} to {result.out_dir}"]
+    parts = [f"exported {result.n_masks} masks ({result.n_annotated} annotated, "
+             f"{result.n_suggested} suggested) as {args.fmt} 0/{args.values} to {result.out_dir}"]
     if result.measurements is not None:
-        size = f"{result.pixel_size_mm:g} mm/px" if result.pixel_size_mm is not None else "pixel size unknown"
+        size = ("pixel size unknown" if result.pixel_size_mm is None
+                else f"{result.pixel_size_mm:g} mm/px")
         parts.append(f"{result.n_cracks} cracks measured ({size})")
     if result.overwritten:
         parts.append(f"{len(result.overwritten)} files overwritten")

@@ -39,10 +39,10 @@ class ProgressBar:
         self.suffix = suffix
         frac = self.done / self.total
         elapsed = time.perf_counter() - self._start
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+        eta_text = f"eta {elapsed / frac - elapsed:5.0f}s" if frac > 0 else "eta    ?"
         filled = int(round(frac * self.width))
         bar = "#" * filled + "." * (self.width - filled)
-        text = f"[{bar}] {self.done}/{self.total} {self.label} {suffix} eta {eta:5.0f}s"
+        text = f"[{bar}] {self.done}/{self.total} {self.label} {suffix} {eta_text}"
         if self._tty:
             self.stream.write("\r" + text[:150].ljust(150))
             self.stream.flush()

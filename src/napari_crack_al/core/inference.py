@@ -3,11 +3,15 @@
 An image is cut into overlapping tiles (``tile`` pixels, ``overlap`` pixels shared
 by neighbours), the tiles are run through the model in batches, and the class
 probabilities are blended back with a weight window that is 1 in the tile centre
-and falls off as a raised cosine across the overlap (sides touching the image
-border are not tapered). Only two full-size float32 accumulators are allocated
-(crack probability x weight, and weight) for a two-class model, whatever the
-image size; logits exist only per batch of tiles. Images smaller than a tile are
-reflect-padded (to a multiple of 32) and cropped back.
+and falls off as a raised cosine across the overlap, reaching 0 over the outer
+quarter of the overlap so that pixels near a tile edge (which see the tile's
+zero padding) do not contribute; sides touching the image border are not
+tapered, so a tiled prediction equals a whole-image one for a model whose
+receptive field radius is at most ``overlap // 4``. Only two full-size float32
+accumulators are allocated (crack probability x weight, and weight) for a
+two-class model, whatever the image size; logits exist only per batch of tiles.
+Images smaller than a tile are reflect-padded (to a multiple of 32) and cropped
+back.
 
 Entropy is the Shannon entropy of the blended class distribution **normalised
 to [0, 1]** (divided by ``ln(num_classes)``): 0 = certain, 1 = p(crack) = 0.5.
@@ -37,6 +41,7 @@ __all__ = [
     "iter_predict_images",
     "entropy_from_probability",
     "tile_starts",
+    "blend_ramp",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,10 +112,26 @@ def tile_starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
+def blend_ramp(overlap: int) -> np.ndarray:
+    """Weights of a tile's first ``overlap`` pixels on a side shared with a neighbour.
+
+    The outer ``overlap // 4`` pixels get weight 0 (they see the tile's zero padding),
+    then a raised cosine rises to 1. The ramp is antisymmetric
+    (``r[i] + r[overlap - 1 - i] == 1``), so two neighbours sharing exactly
+    ``overlap`` pixels blend with weights summing to one.
+    """
+    if overlap <= 0:
+        return np.ones(0, dtype=np.float32)
+    margin = overlap // 4
+    width = overlap - 2 * margin
+    t = np.clip((np.arange(overlap) - margin + 0.5) / width, 0.0, 1.0)
+    return (0.5 - 0.5 * np.cos(np.pi * t)).astype(np.float32)
+
+
 def _ramp_window(size: int, overlap: int, taper_start: bool, taper_end: bool) -> np.ndarray:
     w = np.ones(size, dtype=np.float32)
     if overlap > 0:
-        ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap) + 0.5) / overlap)).astype(np.float32)
+        ramp = blend_ramp(overlap)
         if taper_start:
             w[:overlap] = np.minimum(w[:overlap], ramp)
         if taper_end:
@@ -124,9 +145,11 @@ def _resolve_overlap(tile: int, overlap: int | float) -> int:
     elif isinstance(overlap, (int, np.integer)) and not isinstance(overlap, bool):
         px = int(overlap)
     else:
-        raise ConfigError(f"overlap must be pixels (int) or a fraction of the tile in [0, 1), got {overlap!r}")
-    if not 0 <= px < tile:
-        raise ConfigError(f"overlap must be in [0, tile={tile}) pixels, got {px}")
+        raise ConfigError(
+            f"overlap must be pixels (int) or a fraction of the tile in [0, 0.5], got {overlap!r}"
+        )
+    if not 0 <= px <= tile // 2:
+        raise ConfigError(f"overlap must be between 0 and half the tile ({tile // 2} pixels), got {px}")
     return px
 
 
@@ -272,7 +295,8 @@ def predict_image(model: nn.Module, image: np.ndarray, *, tile: int = 512,
     tile : int
         Tile side in pixels.
     overlap : int or float
-        Pixels shared by neighbouring tiles, or a fraction of ``tile`` in [0, 1).
+        Pixels shared by neighbouring tiles (at most ``tile // 2``), or a fraction of
+        ``tile`` in [0, 0.5]. The outer quarter of the overlap is discarded.
     batch_size : int
         Tiles per forward pass.
     device : str, torch.device or None

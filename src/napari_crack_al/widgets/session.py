@@ -219,10 +219,13 @@ class AnnotationSession:
         if create and not Project.is_project(path):
             project = Project.create(path)
         else:
-            if not Project.is_project(path):
-                raise ProjectError(path, "is not a crack project (no .crack-al/ folder); "
-                                         "use 'Create from folder' on a folder holding images/")
-            project = Project.open(path)
+            try:
+                project = Project.open(path)
+            except ProjectError as exc:
+                if (path / "images").is_dir() and not Project.is_project(path):
+                    raise ProjectError(path, "is not a crack project yet; use 'Create from folder' to make "
+                                             "one of the images in its images/ folder") from exc
+                raise
         added = project.refresh()
         if added:
             logger.info("registered %d new image(s) in %s", len(added), path)
@@ -234,18 +237,30 @@ class AnnotationSession:
             self._advance(None)
         return project
 
-    def close(self) -> None:
-        """Save the current mask, remove the session's layers and close the project."""
+    def close(self, *, remove_layers: bool = True) -> None:
+        """Save the current mask, remove the session's layers and close the project.
+
+        Parameters
+        ----------
+        remove_layers : bool
+            Remove the image and mask layers from the viewer (False when the viewer is closing).
+        """
         if self.project is None:
             return
         try:
             self.save_current()
         finally:
-            self._remove_layers()
+            if remove_layers:
+                self._remove_layers()
+            elif self.labels_layer is not None:
+                self.labels_layer.events.paint.disconnect(self._on_paint)
+                self.image_layer = self.labels_layer = None
             project, self.project = self.project, None
             self.current_name = None
             self.mask_source = None
             self._persisted = None
+            self._seconds.clear()
+            self._last_activity = None
             closer = getattr(project, "close", None)
             if callable(closer):
                 closer()
@@ -407,50 +422,58 @@ class AnnotationSession:
             self._tick()
         return float(self._seconds.pop(name, 0.0))
 
-    def _show(self, name: str, image: Any, mask: np.ndarray, source: str) -> None:
-        """Replace the session's layers by the image and mask of ``name``."""
+    def _show(self, name: str, image: RangeImage, mask: np.ndarray, source: str) -> None:
+        """Show the image and mask of ``name`` in the session's two layers.
+
+        Layers still in the viewer are reused (new data, name and metadata; the
+        mask's undo history restarts), which is much faster than replacing them;
+        layers the user removed are created again.
+        """
         from napari.layers import Image, Labels
 
         viewer = self.viewer
         if viewer is None:
             raise ProjectError(None, "the viewer was closed")
-        old_image, old_labels = self.image_layer, self.labels_layer
-        brush = old_labels.brush_size if old_labels is not None else DEFAULT_BRUSH_SIZE
-        opacity = old_labels.opacity if old_labels is not None else 0.7
-        reset_view = self.image_layer is None or tuple(self.image_layer.data.shape) != image.shape
-        data, limits = display_image(image, self.display_profile)
-        new_image = Image(
-            data,
-            name=name,
-            colormap="gray",
-            contrast_limits=limits,
-            metadata={"crack_al_name": name, "path": str(image.path), "valid": image.valid,
-                      "source_dtype": image.source_dtype,
-                      "profile_removed": self.display_profile if data is not image.data else "none"},
-        )
-        new_labels = Labels(
-            mask.astype(np.uint8),
-            name=labels_layer_name(source),
-            opacity=opacity,
-            colormap=MASK_COLORMAP,
-            metadata={"crack_al_name": name, "mask_source": source},
-        )
         layers = viewer.layers
-        image_index = layers.index(old_image) if old_image in layers else len(layers)
-        self._replacing = True
-        try:
-            self._remove_layers()
-            layers.insert(min(image_index, len(layers)), new_image)
-            layers.insert(layers.index(new_image) + 1, new_labels)
-        finally:
-            self._replacing = False
-        self.image_layer, self.labels_layer = new_image, new_labels
-        new_labels.events.paint.connect(self._on_paint)
-        new_labels.brush_size = brush
-        new_labels.selected_label = 1
-        layers.selection.active = new_labels
-        new_labels.mode = "paint"
-        if reset_view:
+        data, limits = display_image(image, self.display_profile)
+        image_meta = {"crack_al_name": name, "path": str(image.path), "valid": image.valid,
+                      "source_dtype": image.source_dtype,
+                      "profile_removed": self.display_profile if data is not image.data else "none"}
+        labels_meta = {"crack_al_name": name, "mask_source": source}
+        labels_name = labels_layer_name(source)
+        old_shape = None if self.image_layer is None else tuple(self.image_layer.data.shape)
+
+        image_layer = self.image_layer if self.image_layer is not None and self.image_layer in layers else None
+        if image_layer is None:
+            image_layer = Image(data, name=name, colormap="gray", contrast_limits=limits, metadata=image_meta)
+            layers.insert(0, image_layer)
+        else:
+            image_layer.data = data
+            image_layer.contrast_limits_range = limits
+            image_layer.contrast_limits = limits
+            image_layer.metadata = image_meta
+            image_layer.name = name
+        labels = self.labels_layer if self.labels_layer is not None and self.labels_layer in layers else None
+        if labels is None:
+            if self.labels_layer is not None:
+                self.labels_layer.events.paint.disconnect(self._on_paint)
+            labels = Labels(mask.astype(np.uint8), name=labels_name, opacity=0.7, colormap=MASK_COLORMAP,
+                            metadata=labels_meta)
+            labels.brush_size = DEFAULT_BRUSH_SIZE
+            layers.insert(layers.index(image_layer) + 1, labels)
+            labels.events.paint.connect(self._on_paint)
+        else:
+            labels.data = mask.astype(np.uint8)
+            labels.metadata = labels_meta
+            labels.name = labels_name
+            _reset_undo_history(labels)
+        if layers.index(labels) < layers.index(image_layer):  # the mask always on top of its image
+            layers.move(layers.index(labels), layers.index(image_layer) + 1)
+        self.image_layer, self.labels_layer = image_layer, labels
+        labels.selected_label = 1
+        layers.selection.active = labels
+        labels.mode = "paint"
+        if old_shape != tuple(image_layer.data.shape):
             viewer.reset_view()
 
     def _remove_layers(self) -> None:
@@ -472,7 +495,16 @@ class AnnotationSession:
         self._tick()
         if self.autosave_seconds > 0 and time.monotonic() - self._last_autosave >= self.autosave_seconds:
             self._last_autosave = time.monotonic()
-            self._save_reporting("Autosave")
+            # napari emits `paint` before a single (non-stroke) edit is written: save a moment later
+            try:
+                from qtpy.QtCore import QTimer
+            except Exception:  # noqa: BLE001 - no Qt: save now
+                self._autosave()
+            else:
+                QTimer.singleShot(0, self._autosave)
+
+    def _autosave(self) -> None:
+        self._save_reporting("Autosave")
 
     def _on_layer_removed(self, event: Any) -> None:
         if not self._replacing and getattr(event, "value", None) is self.labels_layer:
@@ -483,7 +515,7 @@ class AnnotationSession:
             return
         self._closed_viewer = True
         try:
-            self.close()
+            self.close(remove_layers=False)
         except Exception as exc:  # noqa: BLE001 - the window is gone; log what could not be saved
             logger.error("could not save %s when the viewer closed: %s", self.current_name, exc)
 
@@ -494,6 +526,16 @@ class AnnotationSession:
             if not notify.is_user_error(exc):
                 raise
             notify.report(exc, action)
+
+
+def _reset_undo_history(labels: Labels) -> None:
+    """Start a fresh undo history (edits of the previous image must not be undone onto this one)."""
+    reset = getattr(labels, "_reset_history", None)
+    if callable(reset):
+        reset()
+    else:  # pragma: no cover - napari without the private helper: making it read-only resets history
+        labels.editable = False
+        labels.editable = True
 
 
 # ---------------------------------------------------------------------- one session per viewer

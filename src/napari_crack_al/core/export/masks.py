@@ -26,8 +26,14 @@ from ..errors import ConfigError, ExportError, InputError
 from ..events import ProgressEvent
 from ..mask_io import write_mask
 from .csv_util import write_csv
-from .measurements import (ORIENTATIONS, CrackMeasurement, ImageCrackSummary, check_pixel_size, measure_cracks,
-                           summarize_image)
+from .measurements import (
+    ORIENTATIONS,
+    CrackMeasurement,
+    ImageCrackSummary,
+    check_pixel_size,
+    measure_cracks,
+    summarize_image,
+)
 
 __all__ = [
     "MANIFEST_NAME",
@@ -56,14 +62,14 @@ EXPORT_FORMATS = ("png", "tif")
 EXPORT_VALUES = (255, 1)
 EXPORT_INCLUDE = ("annotated", "annotated+suggested")
 
-MANIFEST_COLUMNS = ("image", "mask", "source", "status", "suggestion_model_version", "edit_fraction",
-                    "annotation_seconds", "height", "width", "crack_pixels")
-MEASUREMENT_COLUMNS = ("image", "source", "crack", "area_px", "length_px", "mean_width_px", "max_width_px",
-                       "n_segments", "n_branch_points", "n_cycles", "orientation", "angle_deg",
-                       "bbox_min_row", "bbox_min_col", "bbox_max_row", "bbox_max_col",
+MANIFEST_COLUMNS = ("image", "mask", "source", "status", "suggestion_model_version",
+                    "edit_fraction", "annotation_seconds", "height", "width", "crack_pixels")
+MEASUREMENT_COLUMNS = ("image", "source", "crack", "area_px", "length_px", "mean_width_px",
+                       "max_width_px", "n_segments", "n_branch_points", "n_cycles", "orientation",
+                       "angle_deg", "bbox_min_row", "bbox_min_col", "bbox_max_row", "bbox_max_col",
                        "area_mm2", "length_mm", "mean_width_mm", "max_width_mm")
-SUMMARY_COLUMNS = ("image", "source", "height", "width", "n_cracks", "total_area_px", "crack_area_fraction",
-                   "total_length_px", "mean_width_px", "max_width_px",
+SUMMARY_COLUMNS = ("image", "source", "height", "width", "n_cracks", "total_area_px",
+                   "crack_area_fraction", "total_length_px", "mean_width_px", "max_width_px",
                    *(f"n_{o}" for o in ORIENTATIONS),
                    "pixel_size_mm", "total_length_mm", "mean_width_mm", "max_width_mm")
 
@@ -98,13 +104,15 @@ class MaskExportConfig:
         fmt = str(self.fmt).lower()
         fmt = "tif" if fmt == "tiff" else fmt
         if fmt not in EXPORT_FORMATS:
-            raise ConfigError(f"export format must be one of {', '.join(EXPORT_FORMATS)}; got {self.fmt!r}")
+            raise ConfigError(f"export format must be one of {', '.join(EXPORT_FORMATS)}; "
+                              f"got {self.fmt!r}")
         object.__setattr__(self, "fmt", fmt)
         if isinstance(self.values, bool) or self.values not in EXPORT_VALUES:
             raise ConfigError(f"mask values must be one of {', '.join(map(str, EXPORT_VALUES))}; "
                               f"got {self.values!r}")
         if self.include not in EXPORT_INCLUDE:
-            raise ConfigError(f"include must be one of {', '.join(EXPORT_INCLUDE)}; got {self.include!r}")
+            raise ConfigError(f"include must be one of {', '.join(EXPORT_INCLUDE)}; "
+                              f"got {self.include!r}")
         if not isinstance(self.min_area, int) or self.min_area < 0:
             raise ConfigError(f"min_area must be an integer >= 0; got {self.min_area!r}")
 
@@ -186,8 +194,8 @@ def _safe_target(out_dir: Path, resolved_out: Path, filename: str) -> Path:
         except (OSError, RuntimeError):  # symlink loops and the like
             bad = True
     if bad:
-        raise ExportError(out_dir, f"refusing to write {filename!r}: the file would not be inside the "
-                                   "output folder (image names must be plain file names)")
+        raise ExportError(out_dir, f"refusing to write {filename!r}: the file would not be inside "
+                                   "the output folder (image names must be plain file names)")
     return target
 
 
@@ -200,13 +208,15 @@ def _prepare_folder(out_dir: Path) -> Path:
     except PermissionError as exc:
         raise ExportError(out_dir, "cannot create the output folder (permission denied)") from exc
     except OSError as exc:
-        raise ExportError(out_dir, f"cannot create the output folder ({exc.strerror or exc})") from exc
+        raise ExportError(out_dir,
+                          f"cannot create the output folder ({exc.strerror or exc})") from exc
     try:  # a real probe: os.access is wrong on read-only file systems, network shares and for root
         fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=out_dir)
     except PermissionError as exc:
         raise ExportError(out_dir, "output folder is not writable (permission denied)") from exc
     except OSError as exc:
-        raise ExportError(out_dir, f"output folder is not writable ({exc.strerror or exc})") from exc
+        raise ExportError(out_dir,
+                          f"output folder is not writable ({exc.strerror or exc})") from exc
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(probe)
@@ -232,27 +242,29 @@ def _plan(project: Any, out_dir: Path, resolved_out: Path, config: MaskExportCon
         raise ExportError(missing[0], f"{len(missing)} mask file(s) of the project are missing: "
                                       f"{_named(missing, project.root)}; nothing was exported")
     seen: dict[str, Path] = {}
-    for item in items:  # two names differing only in case would overwrite each other on some systems
+    for item in items:  # names differing only in case would overwrite each other on some systems
         key = item.target.name.lower()
         if key in seen:
-            raise ExportError(out_dir, f"images {seen[key].stem!r} and {item.target.stem!r} would be "
-                                       "exported to the same file on case-insensitive file systems")
+            raise ExportError(out_dir, f"images {seen[key].stem!r} and {item.target.stem!r} would "
+                                       "be exported to the same file on case-insensitive file "
+                                       "systems")
         seen[key] = item.target
     return items
 
 
-def measurement_rows(image: str, source: str, cracks: Sequence[CrackMeasurement]) -> list[dict[str, Any]]:
+def measurement_rows(image: str, source: str,
+                     cracks: Sequence[CrackMeasurement]) -> list[dict[str, Any]]:
     """Rows of ``measurements.csv`` for the cracks of one image."""
     rows = []
     for m in cracks:
-        rows.append({
-            "image": image, "source": source, "crack": m.label, "area_px": m.area_px, "length_px": m.length_px,
-            "mean_width_px": m.mean_width_px, "max_width_px": m.max_width_px, "n_segments": m.n_segments,
-            "n_branch_points": m.n_branch_points, "n_cycles": m.n_cycles, "orientation": m.orientation,
-            "angle_deg": m.angle_deg, "bbox_min_row": m.bbox[0], "bbox_min_col": m.bbox[1],
-            "bbox_max_row": m.bbox[2], "bbox_max_col": m.bbox[3], "area_mm2": m.area_mm2,
-            "length_mm": m.length_mm, "mean_width_mm": m.mean_width_mm, "max_width_mm": m.max_width_mm,
-        })
+        row: dict[str, Any] = {"image": image, "source": source, "crack": m.label}
+        for col in MEASUREMENT_COLUMNS[3:]:
+            if col.startswith("bbox_"):
+                continue
+            row[col] = getattr(m, col)
+        row.update(bbox_min_row=m.bbox[0], bbox_min_col=m.bbox[1], bbox_max_row=m.bbox[2],
+                   bbox_max_col=m.bbox[3])
+        rows.append(row)
     return rows
 
 
@@ -261,7 +273,8 @@ def summary_row(image: str, source: str, shape: tuple[int, int], summary: ImageC
     """The row of ``measurements_summary.csv`` for one image."""
     row = {"image": image, "source": source, "height": shape[0], "width": shape[1],
            "n_cracks": summary.n_cracks, "total_area_px": summary.total_area_px,
-           "crack_area_fraction": summary.crack_area_fraction, "total_length_px": summary.total_length_px,
+           "crack_area_fraction": summary.crack_area_fraction,
+           "total_length_px": summary.total_length_px,
            "mean_width_px": summary.mean_width_px, "max_width_px": summary.max_width_px,
            "pixel_size_mm": pixel_size_mm, "total_length_mm": summary.total_length_mm,
            "mean_width_mm": summary.mean_width_mm, "max_width_mm": summary.max_width_mm}
@@ -270,16 +283,17 @@ def summary_row(image: str, source: str, shape: tuple[int, int], summary: ImageC
 
 
 def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", values: int = 255,
-                      include: str = "annotated", force: bool = False, pixel_size_mm: float | None = None,
-                      measure: bool = True, min_area: int = 5,
+                      include: str = "annotated", force: bool = False,
+                      pixel_size_mm: float | None = None, measure: bool = True, min_area: int = 5,
                       ) -> Generator[ProgressEvent, None, ExportResult]:
-    """Export masks step by step: a generator of :class:`ProgressEvent` returning an :class:`ExportResult`.
+    """Export masks step by step: yields :class:`ProgressEvent`, returns :class:`ExportResult`.
 
     Parameters are those of :func:`export_masks`. Every check (options, output
     folder, missing masks, conflicting and unsafe targets) runs before the first
     event, so a refused export has written nothing.
     """
-    config = MaskExportConfig(fmt=fmt, values=values, include=include, measure=measure, min_area=min_area)
+    config = MaskExportConfig(fmt=fmt, values=values, include=include, measure=measure,
+                              min_area=min_area)
     out_dir = Path(out_dir)
     if pixel_size_mm is None:
         pixel_size_mm = project.pixel_size_mm
@@ -295,10 +309,12 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
     existing = [t for t in targets if t.exists() or t.is_symlink()]
     folders = [t for t in existing if t.is_dir()]
     if folders:
-        raise ExportError(folders[0], "a folder is in the way of an exported file; nothing was exported")
+        raise ExportError(folders[0], "a folder is in the way of an exported file; "
+                                      "nothing was exported")
     if existing and not force:
         raise ExportError(out_dir, f"would overwrite {len(existing)} existing file(s): "
-                                   f"{_named(existing, out_dir)}; nothing was exported (use force to overwrite)")
+                                   f"{_named(existing, out_dir)}; nothing was exported "
+                                   "(use force to overwrite)")
 
     manifest, crack_rows, summary_rows = [], [], []
     masks: list[Path] = []
@@ -307,7 +323,10 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
     yield ProgressEvent(0, total, "masks")
     for done, item in enumerate(items, start=1):
         rec = item.record
-        mask = project.read_suggestion(rec.name) if item.source == "suggestion" else project.read_annotation(rec.name)
+        if item.source == "suggestion":
+            mask = project.read_suggestion(rec.name)
+        else:
+            mask = project.read_annotation(rec.name)
         if mask is None:  # deleted since planning
             raise ExportError(item.src_path, "mask file disappeared during the export")
         try:
@@ -320,7 +339,8 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
             version = rec.suggestion_file_version or rec.suggestion_model_version
         manifest.append({"image": rec.filename, "mask": item.target.name, "source": item.source,
                          "status": rec.status, "suggestion_model_version": version,
-                         "edit_fraction": rec.edit_fraction if item.source == "annotation" else None,
+                         "edit_fraction": (rec.edit_fraction if item.source == "annotation"
+                                           else None),
                          "annotation_seconds": rec.annotation_seconds, "height": mask.shape[0],
                          "width": mask.shape[1], "crack_pixels": int(mask.sum())})
         if config.measure:
@@ -328,7 +348,8 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
             n_cracks += len(cracks)
             crack_rows += measurement_rows(rec.filename, item.source, cracks)
             summary = summarize_image(cracks, image_shape=mask.shape, pixel_size_mm=pixel_size_mm)
-            summary_rows.append(summary_row(rec.filename, item.source, mask.shape, summary, pixel_size_mm))
+            summary_rows.append(summary_row(rec.filename, item.source, mask.shape, summary,
+                                            pixel_size_mm))
         yield ProgressEvent(done, total, "masks")
 
     write_csv(tables[0], manifest, MANIFEST_COLUMNS)
@@ -338,15 +359,16 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
         summary_path = write_csv(tables[2], summary_rows, SUMMARY_COLUMNS)
     n_sugg = sum(1 for it in items if it.source == "suggestion")
     logger.info("exported %d masks to %s (%d cracks measured)", len(masks), out_dir, n_cracks)
-    return ExportResult(out_dir=out_dir, masks=tuple(masks), manifest=tables[0], measurements=measurements_path,
-                        summary=summary_path, n_annotated=len(items) - n_sugg, n_suggested=n_sugg,
+    return ExportResult(out_dir=out_dir, masks=tuple(masks), manifest=tables[0],
+                        measurements=measurements_path, summary=summary_path,
+                        n_annotated=len(items) - n_sugg, n_suggested=n_sugg,
                         n_cracks=n_cracks, overwritten=tuple(existing),
                         pixel_size_mm=None if pixel_size_mm is None else float(pixel_size_mm))
 
 
 def export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", values: int = 255,
-                 include: str = "annotated", force: bool = False, pixel_size_mm: float | None = None,
-                 measure: bool = True, min_area: int = 5,
+                 include: str = "annotated", force: bool = False,
+                 pixel_size_mm: float | None = None, measure: bool = True, min_area: int = 5,
                  progress: Callable[[int, int], None] | None = None) -> ExportResult:
     """Export the masks of a project to ``out_dir``, with a manifest and crack measurements.
 

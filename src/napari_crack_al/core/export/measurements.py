@@ -182,15 +182,17 @@ class ImageCrackSummary:
 
 
 def check_pixel_size(pixel_size_mm: float | None) -> float | None:
-    """Return the pixel size as a float (None stays None); ConfigError unless positive and finite."""
+    """The pixel size as a float (None stays None); ConfigError unless positive and finite."""
     if pixel_size_mm is None:
         return None
     try:
         value = float(pixel_size_mm)
     except (TypeError, ValueError):
-        raise ConfigError(f"pixel size must be a positive number of millimetres; got {pixel_size_mm!r}") from None
+        raise ConfigError("pixel size must be a positive number of millimetres; "
+                          f"got {pixel_size_mm!r}") from None
     if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"pixel size must be a positive number of millimetres; got {pixel_size_mm!r}")
+        raise ConfigError("pixel size must be a positive number of millimetres; "
+                          f"got {pixel_size_mm!r}")
     return value
 
 
@@ -237,7 +239,7 @@ def label_cracks(mask: np.ndarray, *, min_area: int = 5) -> tuple[np.ndarray, in
     return remap[labels], int(keep.sum())
 
 
-def _skeleton_graph(skel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _skeleton_graph(skel: np.ndarray) -> tuple[np.ndarray, ...]:
     """Nodes (rows, cols) and undirected edges (u, v, weight) of a skeleton image."""
     h, w = skel.shape
     rows, cols = np.nonzero(skel)
@@ -292,7 +294,8 @@ def _distance(labels: np.ndarray, slices: list) -> np.ndarray:
     Exact either way: the background pixel nearest to a crack pixel is always next
     to that crack, so a box with a one-pixel margin holds it.
     """
-    boxes = [(slice(sl[0].start - 1, sl[0].stop + 1), slice(sl[1].start - 1, sl[1].stop + 1)) for sl in slices]
+    boxes = [(slice(sl[0].start - 1, sl[0].stop + 1), slice(sl[1].start - 1, sl[1].stop + 1))
+             for sl in slices]
     if sum((b[0].stop - b[0].start) * (b[1].stop - b[1].start) for b in boxes) * 2 >= labels.size:
         return ndi.distance_transform_edt(labels > 0)
     dist = np.zeros(labels.shape)
@@ -319,7 +322,7 @@ class _UnionFind:
 
 
 def _end_extension(fg: np.ndarray, skel: np.ndarray, r: int, c: int, d: float, deg: int) -> float:
-    """Length from a free end of the skeleton to the edge of the crack, along the skeleton's direction.
+    """Length from a free end of the skeleton to the edge of the crack, along the skeleton.
 
     The direction points from the skeleton pixels within 3 pixels of the end to the
     end; a ray from the end pixel's centre is walked through the pixel grid until it
@@ -432,14 +435,16 @@ def measure_cracks(mask: np.ndarray, *, pixel_size_mm: float | None = None,
         flat |= dpad[rows + 1 + dr, cols + 1 + dc] >= node_d - 1e-6
     width = np.where(flat, 2.0 * node_d, 2.0 * node_d - 1.0)
 
-    # Pieces: junction clusters (connected branch pixels) and chunks (paths of pixels with <= 2 neighbours).
+    # Pieces: junction clusters (connected branch pixels) and chunks (paths of pixels with at
+    # most two neighbours).
     same = branch[u] == branch[v]
     graph = coo_matrix((np.ones(int(same.sum())), (u[same], v[same])), shape=(n_nodes, n_nodes))
     _, piece = connected_components(graph, directed=False)
     n_pieces = int(piece.max()) + 1 if n_nodes else 0
     piece_is_junction = np.zeros(n_pieces, dtype=bool)
     piece_is_junction[piece[branch]] = True
-    piece_len = np.bincount(piece[u[same]], weights=wts[same], minlength=n_pieces)
+    piece_len = np.bincount(piece[u[same]], weights=wts[same],
+                            minlength=n_pieces).astype(float)
     piece_radius = np.zeros(n_pieces)
     np.maximum.at(piece_radius, piece, node_d)
     piece_lab = np.zeros(n_pieces, dtype=np.int64)
@@ -456,9 +461,16 @@ def measure_cracks(mask: np.ndarray, *, pixel_size_mm: float | None = None,
 
     dropped = np.zeros(n_pieces, dtype=bool)
     uf = _UnionFind(n_pieces)
-    # Side branches (one junction, one free end) shorter than the local crack width.
+    # Side branches (one junction, one free end) shorter than the local crack width; a
+    # junction always keeps its two longest branches.
+    branches: dict[int, list[int]] = {}
     for c, js in chunk_links.items():
-        if len(js) == 1 and piece_len[c] <= 2.0 * piece_radius[js[0]]:
+        for j in js:
+            branches.setdefault(j, []).append(c)
+    for j, cs in branches.items():
+        short = sorted((c for c in cs if len(chunk_links[c]) == 1
+                        and piece_len[c] <= 2.0 * piece_radius[j]), key=lambda c: piece_len[c])
+        for c in short[:max(0, len(cs) - 2)]:
             dropped[c] = True
     # Short links between junctions (and tiny loops): merge the junctions.
     two = sorted((c for c, js in chunk_links.items() if len(js) == 2), key=lambda c: piece_len[c])
@@ -508,7 +520,7 @@ def measure_cracks(mask: np.ndarray, *, pixel_size_mm: float | None = None,
             n_segments[piece_lab[first_chunk[s]]] += 1
 
     # Length: all skeleton edges, minus dropped side branches, plus the free-end extensions.
-    length = np.bincount(node_lab[u], weights=wts, minlength=n + 1)
+    length = np.bincount(node_lab[u], weights=wts, minlength=n + 1).astype(float)
     spur = dropped & ~piece_is_junction
     for c in np.nonzero(spur)[0].tolist():
         if len(chunk_links.get(c, [])) == 1:
@@ -516,9 +528,10 @@ def measure_cracks(mask: np.ndarray, *, pixel_size_mm: float | None = None,
     node_kept = ~spur[piece]
     free_end = node_kept & ~branch & (deg <= 1)
     ends = np.nonzero(free_end)[0]
-    ext = np.array([_end_extension(fg, skel, int(rows[i]), int(cols[i]), float(node_d[i]), int(deg[i]))
-                    for i in ends.tolist()], dtype=float)
+    ext = np.array([_end_extension(fg, skel, int(rows[i]), int(cols[i]), float(node_d[i]),
+                                   int(deg[i])) for i in ends.tolist()], dtype=float)
     length += np.bincount(node_lab[ends], weights=ext, minlength=n + 1)
+    length = np.maximum(length, 0.0)
 
     # Width statistics over kept skeleton pixels away from junctions (all pixels when none).
     use = node_kept & ~branch
@@ -541,15 +554,17 @@ def measure_cracks(mask: np.ndarray, *, pixel_size_mm: float | None = None,
                 and length[lab] <= ALLIGATOR_MAX_LENGTH_PER_BRANCH_POINT * nb):
             orientation = "alligator"
         sl = full_slices[lab - 1]
-        out.append(_make(lab, int(areas[lab]), float(length[lab]), float(mean_w[lab]), float(max_w[lab]),
-                         max(int(n_segments[lab]), 1), nb, int(cycles[lab]), orientation, angle,
-                         (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop), size))
+        out.append(_make(lab, int(areas[lab]), float(length[lab]), float(mean_w[lab]),
+                         float(max_w[lab]), max(int(n_segments[lab]), 1), nb, int(cycles[lab]),
+                         orientation, angle, (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop),
+                         size))
     logger.debug("measured %d cracks", len(out))
     return out
 
 
-def _make(label: int, area: int, length: float, mean_w: float, max_w: float, n_seg: int, n_branch: int,
-          n_cycles: int, orientation: str, angle: float, bbox: tuple[int, int, int, int],
+def _make(label: int, area: int, length: float, mean_w: float, max_w: float, n_seg: int,
+          n_branch: int, n_cycles: int, orientation: str, angle: float,
+          bbox: tuple[int, int, int, int],
           size: float | None) -> CrackMeasurement:
     mm = {}
     if size is not None:
@@ -600,7 +615,8 @@ def summarize_image(measurements: Sequence[CrackMeasurement], *,
         fraction = total_area / max(1, h * w)
     mm = {}
     if size is not None:
-        mm = {"total_length_mm": total_len * size, "mean_width_mm": mean_w * size, "max_width_mm": max_w * size}
+        mm = {"total_length_mm": total_len * size, "mean_width_mm": mean_w * size,
+              "max_width_mm": max_w * size}
     return ImageCrackSummary(n_cracks=len(ms), total_area_px=total_area, total_length_px=total_len,
                              mean_width_px=mean_w, max_width_px=max_w,
                              **{f"n_{k}": v for k, v in counts.items()},

@@ -9,4 +9,5 @@ from .records import ImageRecord, ImageStatus, UnknownImageError, edit_fraction
 from .schema import SCHEMA_VERSION
 from .store import Project
 
-__all__ = ["Project", "ImageStatus", "ImageRecord", "UnknownImageError", "edit_fraction", "SCHEMA_VERSION"]
+__all__ = ["Project", "ImageStatus", "ImageRecord", "UnknownImageError", "edit_fraction",
+           "SCHEMA_VERSION"]

@@ -98,7 +98,8 @@ class UnknownImageError(ProjectError, KeyError):
 
     def __init__(self, path: str | Path | None, name: str) -> None:
         self.name = name
-        super().__init__(path, f"no image named {name!r} in this project (run refresh() after adding images?)")
+        super().__init__(path, f"no image named {name!r} in this project "
+                               "(run refresh() after adding images?)")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0] if self.args else ""
@@ -167,6 +168,7 @@ def edit_fraction(accepted: np.ndarray, suggestion: np.ndarray | None) -> float:
     else:
         suggestion = np.asarray(suggestion, dtype=bool)
         if suggestion.shape != accepted.shape:
-            raise MaskError(None, f"suggestion shape {suggestion.shape} differs from mask shape {accepted.shape}")
+            raise MaskError(None, f"suggestion shape {suggestion.shape} differs from mask shape "
+                                  f"{accepted.shape}")
         changed = int(np.count_nonzero(accepted != suggestion))
     return changed / max(1, crack)

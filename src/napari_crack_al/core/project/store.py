@@ -23,7 +23,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,9 @@ import numpy as np
 from ..atomic import fsync_dir
 from ..errors import ConfigError, ImageReadError, InputError, MaskError, ProjectError
 from ..mask_io import read_mask, write_mask
+from . import _database
+from ._files import ProjectLock, image_shape, is_temp_file, remove_temp_files
 from .records import ImageRecord, ImageStatus, UnknownImageError, as_bool_mask, edit_fraction
-from .schema import SCHEMA_VERSION, UnsupportedSchemaError, configure_connection, migrate, schema_version
-
-try:  # advisory locks are POSIX-only; elsewhere stale temp files are simply left alone
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["Project", "STATE_DIRNAME", "DB_FILENAME", "MASK_SUFFIX", "is_temp_file"]
 
@@ -49,87 +45,18 @@ DB_FILENAME = "project.sqlite"
 LOCK_FILENAME = "project.lock"
 MASK_SUFFIX = ".png"
 _CREATE_TMP = ".project.sqlite.tmp-create"
-_COLUMNS = ("name, filename, status, queue_position, score, score_model_version, suggestion_model_version, "
-            "annotation_seconds, edit_fraction, updated_at, suggestion_file_version")
-
-
-def is_temp_file(name: str) -> bool:
-    """Whether a file name is a temporary file of an atomic write (``.X.tmp...``)."""
-    return name.startswith(".") and ".tmp" in name
+_COLUMNS = ("name, filename, status, queue_position, score, score_model_version, "
+            "suggestion_model_version, annotation_seconds, edit_fraction, updated_at, "
+            "suggestion_file_version")
+_QUEUE = "ORDER BY queue_position, name"
 
 
 def _row_to_record(row: Sequence[Any]) -> ImageRecord:
-    return ImageRecord(name=row[0], filename=row[1], status=ImageStatus(row[2]), queue_position=int(row[3]),
-                       score=row[4], score_model_version=row[5], suggestion_model_version=row[6],
-                       annotation_seconds=float(row[7]), edit_fraction=row[8], updated_at=float(row[9]),
+    return ImageRecord(name=row[0], filename=row[1], status=ImageStatus(row[2]),
+                       queue_position=int(row[3]), score=row[4], score_model_version=row[5],
+                       suggestion_model_version=row[6], annotation_seconds=float(row[7]),
+                       edit_fraction=row[8], updated_at=float(row[9]),
                        suggestion_file_version=row[10])
-
-
-def _image_shape(path: Path) -> tuple[int, int]:
-    """(H, W) of an image from its header where cheap (PNG, NPY, TIFF), else by decoding it."""
-    from ..range_io import check_file, read_image_array
-
-    path, head = check_file(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".png" and head[12:16] == b"IHDR":
-            return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
-        if suffix == ".npy":
-            fmt = np.lib.format
-            with open(path, "rb") as fh:
-                version = fmt.read_magic(fh)
-                shape = (fmt.read_array_header_1_0(fh) if version == (1, 0)
-                         else fmt.read_array_header_2_0(fh))[0]
-            if len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 2, 3, 4)):
-                return int(shape[0]), int(shape[1])
-        if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            with tifffile.TiffFile(path) as tif:
-                page = tif.pages[0]
-                return int(page.imagelength), int(page.imagewidth)
-    except Exception:  # odd header: let the full reader decide
-        logger.debug("header shape of %s not readable; decoding", path, exc_info=True)
-    return tuple(read_image_array(path).shape[:2])  # type: ignore[return-value]
-
-
-class _ProjectLock:
-    """Advisory ``flock`` on ``.crack-al/project.lock``.
-
-    Every open :class:`Project` holds it shared. :meth:`Project.open` takes it
-    exclusively for a moment, which succeeds only when no other live project
-    object (in any process) has the folder open; only then are temporary files
-    left by a crash removed, so an atomic write in progress elsewhere is never
-    disturbed. A killed process releases its lock automatically.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._fd: int | None = None
-        if fcntl is None:  # pragma: no cover
-            return
-        try:
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:  # read-only medium: work without the lock
-            logger.debug("cannot open lock file %s (%s)", path, exc)
-
-    def try_exclusive(self) -> bool:
-        if self._fd is None:
-            return False
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        return True
-
-    def share(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_SH)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
 
 
 class Project:
@@ -139,8 +66,10 @@ class Project:
 
     Attributes
     ----------
-    root, images_dir, annotations_dir, state_dir, models_dir, suggestions_dir, drafts_dir, db_path : Path
-        The project's folders and its database file.
+    root, images_dir, annotations_dir, state_dir : Path
+        The project folder, its images, accepted masks and state folder.
+    models_dir, suggestions_dir, drafts_dir, db_path : Path
+        Inside the state folder.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -153,7 +82,7 @@ class Project:
         self.drafts_dir = self.state_dir / "drafts"
         self.db_path = self.state_dir / DB_FILENAME
         self._lock = threading.RLock()
-        self._file_lock: _ProjectLock | None = None
+        self._file_lock: ProjectLock | None = None
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"
@@ -188,12 +117,15 @@ class Project:
         project = cls(root)
         _check_pixel_size(pixel_size_mm)
         if cls.is_project(project.root):
-            raise ProjectError(project.root, "is already a napari-crack-al project; open it instead")
+            raise ProjectError(project.root,
+                               "is already a napari-crack-al project; open it instead")
         if not project.images_dir.is_dir():
-            raise ProjectError(project.images_dir, "folder does not exist; put the range images in it")
+            raise ProjectError(project.images_dir,
+                               "folder does not exist; put the range images in it")
         paths = project._list_images()
         if not paths:
-            raise ProjectError(project.images_dir, "holds no supported images (.png .tif .tiff .npy)")
+            raise ProjectError(project.images_dir,
+                               "holds no supported images (.png .tif .tiff .npy)")
         if not os.access(project.root, os.W_OK):
             raise ProjectError(project.root, "folder is not writable (permission denied)")
         for folder in (project.annotations_dir, project.state_dir, project.suggestions_dir,
@@ -201,7 +133,8 @@ class Project:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise ProjectError(folder, f"cannot create the folder ({exc.strerror or exc})") from exc
+                raise ProjectError(folder, f"cannot create the folder ({exc.strerror or exc})") \
+                    from exc
         project._build_database(paths, pixel_size_mm)
         project._acquire_file_lock()
         logger.info("created project %s with %d images", project.root, len(paths))
@@ -221,14 +154,15 @@ class Project:
         if not project.root.is_dir():
             raise ProjectError(project.root, "folder does not exist")
         if not cls.is_project(project.root):
-            raise ProjectError(project.root, f"is not a napari-crack-al project (no {STATE_DIRNAME}/{DB_FILENAME})")
-        project._check_database()
+            raise ProjectError(project.root, "is not a napari-crack-al project "
+                                             f"(no {STATE_DIRNAME}/{DB_FILENAME})")
+        _database.check_database(project.db_path)
         project._acquire_file_lock()
         return project
 
     @classmethod
     def open_or_create(cls, root: str | Path, *, pixel_size_mm: float | None = None) -> Project:
-        """Open ``root`` if it is a project, else create it (``pixel_size_mm`` only applies then)."""
+        """Open ``root`` if it is a project, else create it (``pixel_size_mm`` applies then)."""
         if cls.is_project(root):
             return cls.open(root)
         return cls.create(root, pixel_size_mm=pixel_size_mm)
@@ -250,11 +184,12 @@ class Project:
             self.close()
 
     def _acquire_file_lock(self) -> None:
-        lock = _ProjectLock(self.state_dir / LOCK_FILENAME)
+        lock = ProjectLock(self.state_dir / LOCK_FILENAME)
         if lock.try_exclusive():
             removed = self.remove_temp_files()
             if removed:
-                logger.warning("removed %d temporary file(s) left by an interrupted write", len(removed))
+                logger.warning("removed %d temporary file(s) left by an interrupted write",
+                               len(removed))
         lock.share()
         self._file_lock = lock
 
@@ -268,15 +203,8 @@ class Project:
         list of Path
             The files removed.
         """
-        removed = []
-        for folder in (self.annotations_dir, self.suggestions_dir, self.drafts_dir, self.state_dir):
-            with contextlib.suppress(OSError), os.scandir(folder) as entries:
-                for entry in entries:
-                    if is_temp_file(entry.name) and entry.is_file(follow_symlinks=False):
-                        with contextlib.suppress(OSError):
-                            os.unlink(entry.path)
-                            removed.append(Path(entry.path))
-        return removed
+        return remove_temp_files((self.annotations_dir, self.suggestions_dir, self.drafts_dir,
+                                  self.state_dir))
 
     def _list_images(self) -> list[Path]:
         from ..range_io import list_images
@@ -287,91 +215,22 @@ class Project:
             raise ProjectError(exc.path, exc.problem) from exc
 
     def _build_database(self, paths: Sequence[Path], pixel_size_mm: float | None) -> None:
-        tmp = self.state_dir / _CREATE_TMP
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{tmp}{suffix}")
         now = time.time()
         rows = []
         for i, p in enumerate(paths):
             annotated = (self.annotations_dir / f"{p.stem}{MASK_SUFFIX}").is_file()
-            rows.append((p.stem, p.name, ImageStatus.ANNOTATED.value if annotated else ImageStatus.NEW.value,
-                         i, now, now))
-        try:
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                configure_connection(conn)
-                migrate(conn)
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany("INSERT INTO images (name, filename, status, queue_position, added_at, updated_at) "
-                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
-                conn.execute("INSERT INTO meta (key, value) VALUES ('pixel_size_mm', ?)", (json.dumps(pixel_size_mm),))
-                conn.execute("INSERT INTO meta (key, value) VALUES ('created_at', ?)", (json.dumps(now),))
-                conn.execute("COMMIT")
-            finally:
-                conn.close()  # checkpoints the WAL into the main file and deletes it
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.db_path)
-            fsync_dir(self.state_dir)
-        except (sqlite3.Error, OSError) as exc:
-            raise ProjectError(self.db_path, f"cannot create the project database ({exc})") from exc
-
-    def _check_database(self) -> None:
-        try:
-            conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30)
-        except sqlite3.Error as exc:
-            raise ProjectError(self.db_path, f"cannot open the project database ({exc})") from exc
-        try:
-            configure_connection(conn)
-            version = schema_version(conn)
-            if version == 0:
-                raise ProjectError(self.db_path, "database is empty (not a napari-crack-al project database)")
-            if version > SCHEMA_VERSION:
-                raise ProjectError(self.db_path, str(UnsupportedSchemaError(version)))
-            problems = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
-            if problems != ["ok"]:
-                raise ProjectError(self.db_path, "database is damaged: " + "; ".join(problems[:5]))
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-            if version < SCHEMA_VERSION:
-                logger.info("migrating %s from schema %d to %d", self.db_path, version, SCHEMA_VERSION)
-                migrate(conn)
-        except UnsupportedSchemaError as exc:
-            raise ProjectError(self.db_path, str(exc)) from exc
-        except sqlite3.DatabaseError as exc:
-            raise ProjectError(self.db_path, f"not a valid project database ({exc})") from exc
-        finally:
-            conn.close()
+            status = ImageStatus.ANNOTATED if annotated else ImageStatus.NEW
+            rows.append((p.stem, p.name, status.value, i, now, now))
+        _database.build_database(self.db_path, self.state_dir / _CREATE_TMP, rows,
+                                 {"pixel_size_mm": pixel_size_mm, "created_at": now})
 
     # ------------------------------------------------------------------ database access
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise ProjectError(self.db_path, f"cannot open the project database ({exc})") from exc
-        try:
-            configure_connection(conn)
-            yield conn
-        except sqlite3.Error as exc:
-            raise ProjectError(self.db_path, f"database error ({exc})") from exc
-        finally:
-            conn.close()
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return _database.connect(self.db_path)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), rolled back on any error."""
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction, rolled back on any error."""
+        return _database.transaction(self.db_path)
 
     def _require(self, conn: sqlite3.Connection, name: str) -> ImageRecord:
         row = conn.execute(f"SELECT {_COLUMNS} FROM images WHERE name = ?", (name,)).fetchone()
@@ -387,9 +246,7 @@ class Project:
 
     def integrity_check(self) -> list[str]:
         """Run SQLite's full ``PRAGMA integrity_check``; return the problems (empty when intact)."""
-        with self._connect() as conn:
-            rows = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
-        return [] if rows == ["ok"] else rows
+        return _database.integrity_check(self.db_path)
 
     # ------------------------------------------------------------------ images and records
     def refresh(self) -> list[str]:
@@ -407,7 +264,8 @@ class Project:
         now = time.time()
         with self._transaction() as conn:
             known = dict(conn.execute("SELECT name, filename FROM images").fetchall())
-            start = conn.execute("SELECT COALESCE(MAX(queue_position), -1) + 1 FROM images").fetchone()[0]
+            start = conn.execute("SELECT COALESCE(MAX(queue_position), -1) + 1 "
+                                 "FROM images").fetchone()[0]
             new = []
             for p in paths:
                 if p.stem not in known:
@@ -428,16 +286,22 @@ class Project:
     def names(self) -> list[str]:
         """Image names in queue order."""
         with self._connect() as conn:
-            return [r[0] for r in conn.execute("SELECT name FROM images ORDER BY queue_position, name")]
+            return [r[0] for r in conn.execute(f"SELECT name FROM images {_QUEUE}")]
 
     def records(self) -> list[ImageRecord]:
         """All image records in queue order."""
         with self._connect() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM images ORDER BY queue_position, name").fetchall()
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM images {_QUEUE}").fetchall()
         return [_row_to_record(r) for r in rows]
 
     def record(self, name: str) -> ImageRecord:
-        """The record of one image; raises :class:`UnknownImageError` (a ProjectError and KeyError)."""
+        """The record of one image.
+
+        Raises
+        ------
+        UnknownImageError
+            No such image (both a ProjectError and a KeyError).
+        """
         with self._connect() as conn:
             return self._require(conn, name)
 
@@ -461,7 +325,7 @@ class Project:
         ImageReadError
             The image file is missing or unreadable.
         """
-        return _image_shape(self.image_path(name))
+        return image_shape(self.image_path(name))
 
     def annotation_path(self, name: str, *, check: bool = True) -> Path:
         """``annotations/NAME.png`` (``check``: raise for an unknown name)."""
@@ -528,8 +392,9 @@ class Project:
             logger.warning("cannot check the mask shape of %s: %s", name, exc)
             return arr
         if arr.shape != shape:
-            raise MaskError(path, f"mask size differs from its image {self.record(name).filename}: mask is "
-                                  f"{arr.shape[0]} x {arr.shape[1]} pixels, image is {shape[0]} x {shape[1]}")
+            raise MaskError(path, f"mask size differs from its image {self.record(name).filename}: "
+                                  f"mask is {arr.shape[0]} x {arr.shape[1]} pixels, "
+                                  f"image is {shape[0]} x {shape[1]}")
         return arr
 
     def save_draft(self, name: str, mask: np.ndarray) -> None:
@@ -592,15 +457,18 @@ class Project:
             write_mask(path, arr)
             with self._transaction() as conn:
                 conn.execute(
-                    "UPDATE images SET status = ?, annotation_seconds = annotation_seconds + ?, edit_fraction = ?, "
-                    "suggestion_model_version = ?, updated_at = ? WHERE name = ?",
-                    (ImageStatus.ANNOTATED.value, seconds, fraction, suggestion_version, time.time(), name))
+                    "UPDATE images SET status = ?, annotation_seconds = annotation_seconds + ?, "
+                    "edit_fraction = ?, suggestion_model_version = ?, updated_at = ? "
+                    "WHERE name = ?",
+                    (ImageStatus.ANNOTATED.value, seconds, fraction, suggestion_version,
+                     time.time(), name))
                 record = self._require(conn, name)
             self._unlink(self.draft_path(name, check=False))
         logger.info("accepted %s (edit fraction %.3f, %.1f s)", name, fraction, seconds)
         return record
 
-    def _suggestion_for_edit_fraction(self, name: str, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str | None]:
+    def _suggestion_for_edit_fraction(self, name: str, shape: tuple[int, ...]
+                                      ) -> tuple[np.ndarray | None, str | None]:
         try:
             suggestion = self.read_suggestion(name)
         except MaskError as exc:
@@ -609,7 +477,8 @@ class Project:
         if suggestion is None:
             return None, None
         if suggestion.shape != tuple(shape):
-            logger.warning("ignoring suggestion for %s of shape %s (mask %s)", name, suggestion.shape, shape)
+            logger.warning("ignoring suggestion for %s of shape %s (mask %s)", name,
+                           suggestion.shape, shape)
             return None, None
         return suggestion, self.record(name).suggestion_file_version
 
@@ -618,15 +487,18 @@ class Project:
         seconds = _check_seconds(seconds)
         with self._transaction() as conn:
             self._require(conn, name)
-            conn.execute("UPDATE images SET status = ?, annotation_seconds = annotation_seconds + ?, "
-                         "updated_at = ? WHERE name = ?", (ImageStatus.SKIPPED.value, seconds, time.time(), name))
+            conn.execute("UPDATE images SET status = ?, "
+                         "annotation_seconds = annotation_seconds + ?, updated_at = ? "
+                         "WHERE name = ?",
+                         (ImageStatus.SKIPPED.value, seconds, time.time(), name))
             return self._require(conn, name)
 
     def unskip(self, name: str) -> ImageRecord:
         """Put a skipped image back in the queue (suggested if it has a suggestion, else new)."""
         status = ImageStatus.SUGGESTED if self.suggestion_path(name).is_file() else ImageStatus.NEW
         with self._transaction() as conn:
-            conn.execute("UPDATE images SET status = ?, updated_at = ? WHERE name = ? AND status = ?",
+            conn.execute("UPDATE images SET status = ?, updated_at = ? "
+                         "WHERE name = ? AND status = ?",
                          (status.value, time.time(), name, ImageStatus.SKIPPED.value))
             return self._require(conn, name)
 
@@ -647,11 +519,13 @@ class Project:
                     "UPDATE images SET suggestion_file_version = ?, "
                     "suggestion_model_version = CASE WHEN status IN ('new', 'suggested') THEN ? "
                     "ELSE suggestion_model_version END, "
-                    "status = CASE WHEN status = 'new' THEN 'suggested' ELSE status END, updated_at = ? "
+                    "status = CASE WHEN status = 'new' THEN 'suggested' ELSE status END, "
+                    "updated_at = ? "
                     "WHERE name = ?", (model_version, model_version, time.time(), name))
 
     # ------------------------------------------------------------------ scores and queue
-    def set_scores(self, scores: Mapping[str, float], model_version: str, kind: str = "score") -> None:
+    def set_scores(self, scores: Mapping[str, float], model_version: str,
+                   kind: str = "score") -> None:
         """Store one score per image for ``kind`` (all in one transaction).
 
         ``kind="score"`` also becomes the record's ``score`` / ``score_model_version``.
@@ -676,13 +550,15 @@ class Project:
         with self._transaction() as conn:
             self._require_names(conn, [n for n, _ in values])
             conn.executemany(
-                "INSERT INTO scores (name, kind, value, model_version, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO scores (name, kind, value, model_version, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name, kind) DO UPDATE SET value = excluded.value, "
                 "model_version = excluded.model_version, updated_at = excluded.updated_at",
                 [(n, kind, v, model_version, now) for n, v in values])
             if kind == "score":
-                conn.executemany("UPDATE images SET score = ?, score_model_version = ?, updated_at = ? "
-                                 "WHERE name = ?", [(v, model_version, now, n) for n, v in values])
+                conn.executemany("UPDATE images SET score = ?, score_model_version = ?, "
+                                 "updated_at = ? WHERE name = ?",
+                                 [(v, model_version, now, n) for n, v in values])
 
     def get_scores(self, kind: str | None = None) -> dict[str, dict[str, float]]:
         """Stored scores as ``{name: {kind: value}}`` (only ``kind`` when given)."""
@@ -700,7 +576,8 @@ class Project:
     def score_versions(self, kind: str = "score") -> dict[str, str]:
         """Model version that produced each stored score of ``kind``: ``{name: version}``."""
         with self._connect() as conn:
-            return dict(conn.execute("SELECT name, model_version FROM scores WHERE kind = ?", (kind,)).fetchall())
+            return dict(conn.execute("SELECT name, model_version FROM scores WHERE kind = ?",
+                                     (kind,)).fetchall())
 
     def set_queue_order(self, names: Sequence[str]) -> None:
         """Put ``names`` first, in this order; the other images keep their order after them.
@@ -710,7 +587,7 @@ class Project:
         wanted = list(dict.fromkeys(names))
         with self._transaction() as conn:
             self._require_names(conn, wanted)
-            current = [r[0] for r in conn.execute("SELECT name FROM images ORDER BY queue_position, name")]
+            current = [r[0] for r in conn.execute(f"SELECT name FROM images {_QUEUE}")]
             chosen = set(wanted)
             order = wanted + [n for n in current if n not in chosen]
             conn.executemany("UPDATE images SET queue_position = ? WHERE name = ?",
@@ -724,7 +601,7 @@ class Project:
         image waits.
         """
         with self._connect() as conn:
-            rows = conn.execute("SELECT name, status FROM images ORDER BY queue_position, name").fetchall()
+            rows = conn.execute(f"SELECT name, status FROM images {_QUEUE}").fetchall()
             if after is not None:
                 idx = next((i for i, r in enumerate(rows) if r[0] == after), None)
                 if idx is None:
@@ -762,7 +639,8 @@ class Project:
         self.set_meta("pixel_size_mm", None if value is None else float(value))
 
     # ------------------------------------------------------------------ models
-    def add_model(self, version: str, path: str | Path, *, round: int, metrics: Mapping[str, float]) -> None:
+    def add_model(self, version: str, path: str | Path, *, round: int,
+                  metrics: Mapping[str, float]) -> None:
         """Register a trained model (``path`` is stored relative to the root when inside it).
 
         Raises
@@ -775,17 +653,25 @@ class Project:
         with contextlib.suppress(ValueError):
             path = path.resolve().relative_to(self.root.resolve())
         try:
-            metrics_json = json.dumps({str(k): float(v) for k, v in dict(metrics).items()}, allow_nan=True)
+            metrics_json = json.dumps({str(k): float(v) for k, v in dict(metrics).items()})
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"metrics of model {version!r} must map names to numbers ({exc})") from exc
+            raise ValueError(f"metrics of model {version!r} must map names to numbers ({exc})") \
+                from exc
         with self._transaction() as conn:
             if conn.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone():
                 raise ProjectError(self.db_path, f"model version {version!r} is already registered")
-            conn.execute("INSERT INTO models (version, path, round, metrics, created_at) VALUES (?, ?, ?, ?, ?)",
+            conn.execute("INSERT INTO models (version, path, round, metrics, created_at) "
+                         "VALUES (?, ?, ?, ?, ?)",
                          (version, path.as_posix(), int(round), metrics_json, time.time()))
 
     def models(self) -> list[dict[str, Any]]:
-        """Registered models, oldest first: dicts with version, path (absolute), round, metrics, created_at."""
+        """Registered models, oldest first.
+
+        Returns
+        -------
+        list of dict
+            Keys ``version``, ``path`` (absolute), ``round``, ``metrics``, ``created_at``.
+        """
         with self._connect() as conn:
             rows = conn.execute("SELECT version, path, round, metrics, created_at FROM models "
                                 "ORDER BY created_at, rowid").fetchall()
@@ -806,7 +692,8 @@ def _check_pixel_size(value: float | None) -> None:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ConfigError(f"pixel_size_mm must be a positive number of millimetres or None; got {value!r}")
+        raise ConfigError("pixel_size_mm must be a positive number of millimetres or None; "
+                          f"got {value!r}")
 
 
 def _check_seconds(seconds: float) -> float:

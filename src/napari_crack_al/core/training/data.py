@@ -194,11 +194,21 @@ def list_images_as_masks(folder: str | Path) -> list[Path]:
 
 def load_unlabeled_folder(images_dir: str | Path, *, profile: str = "none",
                           exclude: Iterable[str] = ()) -> list[TrainingImage]:
-    """Read every image of a folder without masks (names in ``exclude`` are skipped)."""
+    """Read every image of a folder without masks (names in ``exclude`` are skipped).
+
+    Raises
+    ------
+    ImageReadError
+        The folder is missing or holds no image (an empty list is returned when every
+        image is excluded).
+    """
+    every = list_images(images_dir)
+    if not every:
+        raise ImageReadError(images_dir, "no images found (supported: .png, .tif, .tiff, .npy)")
     skip = set(exclude)
-    paths = [p for p in list_images(images_dir) if p.stem not in skip]
+    paths = [p for p in every if p.stem not in skip]
     if not paths:
-        raise ImageReadError(images_dir, "no unlabeled images found")
+        logger.warning("%s: every image is excluded (it has a mask)", images_dir)
     return [load_training_image(p, profile=profile) for p in paths]
 
 

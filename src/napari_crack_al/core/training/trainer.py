@@ -36,14 +36,15 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, CrackALError, InputError
 from ..events import CancelToken, CheckpointEvent, MessageEvent, StepEvent, ValidationEvent
 from .augment import IGNORE_INDEX, apply_cutmix, cutmix_masks
 from .config import TrainConfig
 from .data import BatchSampler, TrainingImage, make_batch
 from .ema import EMATeacher
 
-__all__ = ["TrainResult", "TrainEvent", "train", "poly_lr", "DEFAULT_CHECKPOINT_NAME"]
+__all__ = ["TrainResult", "TrainEvent", "TrainingDivergedError", "train", "poly_lr",
+           "DEFAULT_CHECKPOINT_NAME"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ DEFAULT_CHECKPOINT_NAME = "model.pt"
 FEATURE_STRIDE = 4  # representation features are at 1/4 resolution
 
 TrainEvent = Union[StepEvent, ValidationEvent, CheckpointEvent, MessageEvent]
+
+
+class TrainingDivergedError(CrackALError):
+    """The loss became NaN or infinite (learning rate too high, or corrupt data)."""
 
 
 @dataclass(frozen=True)
@@ -365,7 +370,7 @@ def train(
 
         optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(total):
-            raise FloatingPointError(
+            raise TrainingDivergedError(
                 f"training diverged at step {step + 1} (loss {float(total)}); lower the "
                 "learning rate")
         scaler.scale(total).backward()

@@ -1,0 +1,119 @@
+"""``napari-crack-al predict MODEL IMAGES --out DIR``: crack masks (and probabilities) for images."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+HELP = "predict crack masks for every image of a folder"
+
+#: Sub-folder of ``--out`` that receives the float32 probability maps.
+PROBABILITY_DIR = "probabilities"
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
+    return value
+
+
+def _tile(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 32 or value % 16:
+        raise argparse.ArgumentTypeError(f"expected a multiple of 16 >= 32, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` subcommand."""
+    p = subparsers.add_parser(
+        "predict", help=HELP,
+        description=HELP + ". Masks are 0/255 PNGs named by image name (DIR/NAME.png); "
+        f"--probabilities also writes float32 TIFFs to DIR/{PROBABILITY_DIR}/NAME.tif.")
+    p.add_argument("model", metavar="MODEL", type=Path, help="model file written by 'train'")
+    p.add_argument("images", metavar="IMAGES", type=Path, help="folder of images")
+    p.add_argument("--out", metavar="DIR", type=Path, required=True,
+                   help="output folder (created if missing)")
+    p.add_argument("--probabilities", action="store_true",
+                   help=f"also write crack probability maps (float32 TIFF) to DIR/{PROBABILITY_DIR}")
+    p.add_argument("--threshold", type=_fraction, default=0.5,
+                   help="probability above which a pixel is crack (default 0.5)")
+    p.add_argument("--tile", type=_tile, default=512, help="inference tile size (default 512)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="compute device (default auto)")
+    p.set_defaults(func=run)
+
+
+def write_probability(path: Path, probability) -> Path:  # noqa: ANN001 - numpy array
+    """Write a float32 probability map as a TIFF, atomically."""
+    import numpy as np
+    import tifffile
+
+    from ..core.atomic import atomic_write_bytes
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.asarray(probability, dtype=np.float32), photometric="minisblack",
+                     compression="zlib")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict every image of IMAGES and write the masks (and probability maps)."""
+    from ..core.device import configure_threads, describe_device, select_device
+    from ..core.inference import ImagePrediction, iter_predict_images
+    from ..core.mask_io import write_mask
+    from ..core.model import load_model
+    from ..core.normalize import normalize_for_model
+    from ..core.range_io import list_images, read_range_image
+    from .progress import ProgressBar
+
+    configure_threads(0)
+    device = select_device(args.device)
+    paths = list_images(args.images)
+    if not paths:
+        from ..core.errors import ImageReadError
+
+        raise ImageReadError(args.images, "no images found (supported: .png, .tif, .tiff, .npy)")
+    model, ckpt = load_model(args.model, device=device)
+    profile = str(ckpt.train_config.get("profile", "none"))
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        from ..core.errors import InputError
+
+        raise InputError(out, "is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    prob_dir = out / PROBABILITY_DIR
+    if args.probabilities:
+        prob_dir.mkdir(exist_ok=True)
+    print(f"predicting {len(paths)} images on {describe_device(device)}", file=sys.stderr)
+
+    def images():
+        for path in paths:
+            yield path.stem, normalize_for_model(read_range_image(path), profile=profile)
+
+    bar = ProgressBar(len(paths), label="images")
+    n_crack = 0
+    try:
+        for event in iter_predict_images(model, images(), total=len(paths), tile=args.tile,
+                                         overlap=min(64, args.tile // 4), device=device):
+            if isinstance(event, ImagePrediction):
+                mask = event.prediction.probability > args.threshold
+                n_crack += int(mask.any())
+                write_mask(out / f"{event.name}.png", mask)
+                if args.probabilities:
+                    write_probability(prob_dir / f"{event.name}.tif", event.prediction.probability)
+                bar.update(event.index + 1)
+    finally:
+        bar.close()
+    extra = f" and probability maps to {prob_dir}" if args.probabilities else ""
+    print(f"wrote {len(paths)} masks to {out}{extra} ({n_crack} with cracks)")
+    return 0

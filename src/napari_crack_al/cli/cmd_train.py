@@ -1,0 +1,143 @@
+"""``napari-crack-al train IMAGES MASKS --out MODEL``: train a crack segmenter (U2PL or supervised)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "train a crack segmenter on images with masks (U2PL semi-supervised or supervised)"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _positive_int(text) if text.strip() != "0" else 0
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    p = subparsers.add_parser(
+        "train", help=HELP,
+        description=HELP + ". Images and masks pair by file name without suffix; colour "
+        "photographs are converted to one channel. The model file holds the EMA teacher's "
+        "weights, the model and training configuration and the names of the images used.")
+    p.add_argument("images", metavar="IMAGES", type=Path, help="folder of training images")
+    p.add_argument("masks", metavar="MASKS", type=Path,
+                   help="folder of crack masks (0/255 or 0/1, same names as the images)")
+    p.add_argument("--out", metavar="MODEL", type=Path, required=True,
+                   help="model file to write (e.g. model.pt); its folder is created")
+    p.add_argument("--unlabeled", metavar="DIR", type=Path, default=None,
+                   help="folder of images without masks for semi-supervised training "
+                   "(images that have a mask in MASKS are left out)")
+    p.add_argument("--mode", choices=("semi", "supervised"), default="semi",
+                   help="U2PL semi-supervised (default; supervised when no --unlabeled) or "
+                   "supervised only")
+    p.add_argument("--preset", choices=("fast", "accurate"), default="fast",
+                   help="model size: fast (ResNet-18, CPU) or accurate (ResNet-50, GPU)")
+    p.add_argument("--iterations", type=_positive_int, default=None,
+                   help="optimisation steps (default: the preset's)")
+    p.add_argument("--crop-size", type=_positive_int, default=None,
+                   help="training crop side in pixels, a multiple of 16 (default: the preset's)")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="labelled crops per step (default: the preset's)")
+    p.add_argument("--lr", type=_positive_float, default=None, help="base learning rate (0.01)")
+    p.add_argument("--profile", choices=("none", "column", "row"), default="none",
+                   help="remove the road's transverse profile before normalising (default none)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="compute device (default auto: CUDA, then MPS, then CPU)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="CPU threads (default: all cores)")
+    p.add_argument("--init", metavar="MODEL", type=Path, default=None,
+                   help="warm start from this model file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the data, drive the trainer with a progress bar, report the model file."""
+    from ..core.events import CheckpointEvent, MessageEvent, StepEvent, ValidationEvent
+    from ..core.training.config import TrainConfig
+    from ..core.training.data import load_labeled_folder, load_unlabeled_folder
+    from ..core.training.trainer import train
+    from .progress import ProgressBar
+
+    from ..core.device import cpu_cores
+
+    # no user interface to keep responsive: all cores unless --threads says otherwise
+    threads = args.threads if args.threads is not None else cpu_cores()
+    overrides = {"mode": args.mode, "seed": args.seed, "device": args.device,
+                 "profile": args.profile, "threads": threads}
+    for name in ("iterations", "crop_size", "batch_size", "lr"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = value
+    if args.batch_size is not None:
+        overrides["unlabeled_batch_size"] = args.batch_size
+    config = TrainConfig.from_preset(args.preset, **overrides)
+
+    labeled = load_labeled_folder(args.images, args.masks, profile=config.profile)
+    unlabeled = []
+    if args.unlabeled is not None and config.mode == "semi":
+        unlabeled = load_unlabeled_folder(args.unlabeled, profile=config.profile,
+                                          exclude={t.name for t in labeled})
+    out: Path = args.out
+    if out.exists() and out.is_dir():
+        from ..core.errors import InputError
+
+        raise InputError(out, "is a folder; give the model file to write, e.g. model.pt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    bar: ProgressBar | None = None
+    gen = train(labeled, unlabeled, config, checkpoint_path=out, init=args.init)
+    result = None
+    try:
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if isinstance(event, MessageEvent):
+                print(event.text, file=sys.stderr)
+            elif isinstance(event, StepEvent):
+                if bar is None:
+                    bar = ProgressBar(event.total_steps, label="steps")
+                bar.update(event.step, suffix=f"loss {event.losses.get('total', 0.0):.3f}")
+            elif isinstance(event, ValidationEvent):
+                print(f"validation at step {event.step}: " + ", ".join(
+                    f"{k} {v:.3f}" for k, v in event.metrics.items()), file=sys.stderr)
+            elif isinstance(event, CheckpointEvent) and bar is not None:
+                bar.close()
+                bar = None
+    finally:
+        gen.close()
+        if bar is not None:
+            bar.close()
+    if result is None or result.checkpoint is None:
+        print("training stopped before the end; no model written", file=sys.stderr)
+        return 1
+    losses = ", ".join(f"{k} {v:.3f}" for k, v in result.losses.items())
+    print(f"wrote {result.checkpoint} ({result.steps} steps, mode {result.mode}, "
+          f"{len(labeled)} labelled + {len(unlabeled) if result.mode == 'semi' else 0} unlabelled "
+          f"images, {result.seconds:.1f} s; last losses: {losses})")
+    return 0

@@ -1,0 +1,149 @@
+"""End to end: ``train`` a few steps -> ``predict`` -> ``evaluate`` (JSON), and error exits."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from skimage.io import imsave
+
+from napari_crack_al.cli.main import main
+from napari_crack_al.core.mask_io import read_mask, write_mask
+from napari_crack_al.core.synthetic import SyntheticConfig, generate_range_image
+
+torch.set_num_threads(1)
+
+CFG = SyntheticConfig(size=72, width_px=(2, 5), depth_mm=(2, 4), distractors=False,
+                      no_crack_fraction=0.0)
+TRAIN_ARGS = ["--iterations", "3", "--crop-size", "64", "--batch-size", "2", "--threads", "1",
+              "--device", "cpu", "--seed", "1"]
+
+
+def _write_set(root: Path, names: list[str], seed: int, *, rgb: str | None = None) -> None:
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        s = generate_range_image((seed, i), CFG)
+        if name == rgb:  # a colour photograph: cracks dark, 8-bit RGB
+            gray = np.clip((s.range_image.astype(np.float64) - 28000) / 40, 0, 255).astype(np.uint8)
+            imsave(root / "images" / f"{name}.png", np.dstack([gray, gray, gray // 2]),
+                   check_contrast=False)
+        else:
+            imsave(root / "images" / f"{name}.png", s.range_image, check_contrast=False)
+        write_mask(root / "masks" / f"{name}.png", s.mask)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    _write_set(root / "train", ["a", "b", "photo"], 0, rgb="photo")
+    _write_set(root / "unl", ["u1", "u2"], 1)
+    _write_set(root / "test", ["t1", "t2"], 2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(dataset) -> Path:
+    model = dataset / "models" / "model.pt"
+    rc = main(["train", str(dataset / "train" / "images"), str(dataset / "train" / "masks"),
+               "--out", str(model), "--unlabeled", str(dataset / "unl" / "images"), *TRAIN_ARGS])
+    assert rc == 0
+    return model
+
+
+def test_train_writes_model(trained, capsys):
+    from napari_crack_al.core.model import load_checkpoint
+
+    assert trained.is_file()
+    ck = load_checkpoint(trained)
+    assert ck.train_config["iterations"] == 3 and ck.train_config["mode"] == "semi"
+    assert ck.metadata["labeled_images"] == ["a", "b", "photo"]
+    assert ck.metadata["unlabeled_images"] == ["u1", "u2"]
+
+
+def test_predict_then_evaluate(dataset, trained, tmp_path, capsys):
+    pred = tmp_path / "pred"
+    rc = main(["predict", str(trained), str(dataset / "test" / "images"), "--out", str(pred),
+               "--probabilities", "--device", "cpu", "--tile", "64"])
+    assert rc == 0
+    assert sorted(p.name for p in pred.glob("*.png")) == ["t1.png", "t2.png"]
+    mask = read_mask(pred / "t1.png")
+    assert mask.shape == (72, 72)
+    raw = np.unique(np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(pred / "t1.png")))
+    assert set(raw.tolist()) <= {0, 255}
+    prob = tifffile.imread(pred / "probabilities" / "t1.tif")
+    assert prob.dtype == np.float32 and prob.shape == (72, 72)
+    assert 0.0 <= prob.min() and prob.max() <= 1.0
+    assert np.array_equal(mask, prob > 0.5)
+    capsys.readouterr()
+
+    rc = main(["evaluate", str(pred), str(dataset / "test" / "masks")])
+    assert rc == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    metrics = json.loads(out[0])
+    for key in ("crack_iou", "precision", "recall", "f1", "f1_tol2", "ods", "ois"):
+        assert key in metrics and math.isfinite(metrics[key]) and 0.0 <= metrics[key] <= 1.0
+    assert metrics["n_images"] == 2
+    # evaluating the ground truth against itself is perfect (and without probability maps: no ods)
+    rc = main(["evaluate", str(dataset / "test" / "masks"), str(dataset / "test" / "masks")])
+    perfect = json.loads(capsys.readouterr().out)
+    assert rc == 0 and perfect["f1"] == 1.0 and perfect["crack_iou"] == 1.0
+    assert "ods" not in perfect
+
+
+def test_predict_rgb_photo(dataset, trained, tmp_path, capsys):
+    pred = tmp_path / "p"
+    rc = main(["predict", str(trained), str(dataset / "train" / "images"), "--out", str(pred),
+               "--device", "cpu"])
+    assert rc == 0 and (pred / "photo.png").is_file()
+
+
+def test_error_missing_folder(tmp_path, capsys):
+    rc = main(["train", str(tmp_path / "nope"), str(tmp_path / "masks"), "--out",
+               str(tmp_path / "m.pt"), *TRAIN_ARGS])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nope" in err and "does not exist" in err
+    rc = main(["evaluate", str(tmp_path / "missing_pred"), str(tmp_path)])
+    assert rc == 2 and "missing_pred" in capsys.readouterr().err
+
+
+def test_error_unpaired_names(dataset, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in (dataset / "train" / "images").glob("*.png"):
+        (images / p.name).write_bytes(p.read_bytes())
+    (images / "stray_image.png").write_bytes((dataset / "unl" / "images" / "u1.png").read_bytes())
+    rc = main(["train", str(images), str(dataset / "train" / "masks"), "--out",
+               str(tmp_path / "m.pt"), *TRAIN_ARGS])
+    err = capsys.readouterr().err
+    assert rc == 2 and "stray_image" in err
+    assert err.count("\n") == 1  # one clear line, no traceback
+    assert not (tmp_path / "m.pt").exists()
+    # evaluate: a prediction without ground truth
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    write_mask(preds / "t1.png", np.zeros((72, 72), bool))
+    write_mask(preds / "extra_pred.png", np.zeros((72, 72), bool))
+    rc = main(["evaluate", str(preds), str(dataset / "test" / "masks")])
+    assert rc == 2 and "extra_pred" in capsys.readouterr().err
+
+
+def test_error_bad_model_file(dataset, tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    rc = main(["predict", str(bad), str(dataset / "test" / "images"), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "bad.pt" in capsys.readouterr().err
+
+
+def test_console_exit_code(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "napari_crack_al.cli.main", "evaluate",
+                          str(tmp_path / "a"), str(tmp_path / "b")], capture_output=True, text=True)
+    assert res.returncode == 2 and "error:" in res.stderr and str(tmp_path / "a") in res.stderr
