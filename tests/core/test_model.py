@@ -47,14 +47,14 @@ def test_shapes_and_gradients(encoder, output_stride):
     assert feats[3].shape[-1] == 64 // output_stride
     assert feats[2].shape[-1] == 64 // (8 if output_stride == 8 else 16)
 
-    loss = out.logits.square().mean() + out.features.square().mean() + out.aux_logits.square().mean()
+    loss = sum(t.square().mean() for t in (out.logits, out.features, out.aux_logits))
     loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None, name
         assert torch.isfinite(p.grad).all(), name
     # gradients reach the very first conv and every head
-    for name in ("encoder.conv1.weight", "classifier.classifier.weight",
-                 "representation.proj.weight", "aux.classifier.weight", "decoder.aspp.pool.conv.weight"):
+    for name in ("encoder.conv1.weight", "classifier.classifier.weight", "aux.classifier.weight",
+                 "representation.proj.weight", "decoder.aspp.pool.conv.weight"):
         assert dict(model.named_parameters())[name].grad.abs().sum() > 0, name
 
 
@@ -94,7 +94,7 @@ def test_zero_init_last_bn_and_dilation():
     assert [b.conv2.dilation[0] for b in model.encoder.layer3] == [1, 2, 2, 2, 2, 2]
     os16 = build_model(tiny("resnet18"))
     assert all(torch.count_nonzero(b.bn2.weight) == 0 for b in os16.encoder.layer1)
-    assert [b.conv2.dilation[0] for b in os16.encoder.layer4] == [2, 2]
+    assert [b.conv2.dilation[0] for b in os16.encoder.layer4] == [1, 2]  # torchvision rule
     assert os16.encoder.layer3[0].conv1.stride == (2, 2)
     # ASPP rates follow the output stride
     assert [b[0].dilation[0] for b in model.decoder.aspp.branches[1:]] == [12, 24, 36]
@@ -129,11 +129,12 @@ def _torchvision_resnet18_keys() -> set[str]:
 def test_encoder_keys_match_torchvision():
     enc = ResNetEncoder(18, in_channels=1)
     assert set(enc.state_dict()) == _torchvision_resnet18_keys()
-    assert len(_torchvision_resnet18_keys()) == 122
+    assert len(_torchvision_resnet18_keys()) == 120  # 122 with fc.weight, fc.bias
     enc50 = ResNetEncoder(50, in_channels=3).state_dict()
-    for key, shape in {"conv1.weight": (64, 3, 7, 7), "layer1.0.downsample.0.weight": (256, 64, 1, 1),
-                       "layer3.5.conv3.weight": (1024, 256, 1, 1), "layer4.2.bn3.running_var": (2048,),
-                       "layer4.0.conv2.weight": (512, 512, 3, 3)}.items():
+    known = {"conv1.weight": (64, 3, 7, 7), "layer1.0.downsample.0.weight": (256, 64, 1, 1),
+             "layer3.5.conv3.weight": (1024, 256, 1, 1), "layer4.2.bn3.running_var": (2048,),
+             "layer4.0.conv2.weight": (512, 512, 3, 3)}
+    for key, shape in known.items():
         assert tuple(enc50[key].shape) == shape, key
     assert not any(k.startswith("fc.") for k in enc50)
     assert "layer3.22.conv3.weight" in ResNetEncoder(101).state_dict()
@@ -142,8 +143,8 @@ def test_encoder_keys_match_torchvision():
 def test_load_fake_torchvision_weights(tmp_path):
     torch.manual_seed(1)
     rgb = ResNetEncoder(18, in_channels=3)
-    sd = {k: (torch.randn_like(v) if v.is_floating_point() else v) for k, v in rgb.state_dict().items()}
-    sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}  # old torchvision files
+    # random values; no num_batches_tracked, like torchvision's published files
+    sd = {k: torch.randn_like(v) for k, v in rgb.state_dict().items() if v.is_floating_point()}
     sd["fc.weight"] = torch.randn(1000, 512)
     sd["fc.bias"] = torch.randn(1000)
     path = tmp_path / "resnet18-fake.pth"
@@ -157,7 +158,8 @@ def test_load_fake_torchvision_weights(tmp_path):
     assert torch.equal(got["layer4.0.downsample.0.weight"], sd["layer4.0.downsample.0.weight"])
     # a grey image gives the same first-conv response as the RGB weights on R = G = B
     grey = torch.randn(1, 1, 16, 16)
-    ref = torch.nn.functional.conv2d(grey.expand(1, 3, 16, 16), sd["conv1.weight"], stride=2, padding=3)
+    ref = torch.nn.functional.conv2d(grey.expand(1, 3, 16, 16), sd["conv1.weight"],
+                                     stride=2, padding=3)
     assert torch.allclose(model.encoder.conv1(grey), ref, atol=1e-4)
 
 
@@ -173,8 +175,20 @@ def test_load_weights_errors(tmp_path):
     assert "r34.pth" in str(info.value)
     path50 = tmp_path / "r50.pth"
     torch.save(ResNetEncoder(50).state_dict(), path50)
-    with pytest.raises(CheckpointError, match="missing keys:.*unexpected keys:.*conv3"):
+    with pytest.raises(CheckpointError, match="unexpected keys: layer1.0.bn3"):
         load_encoder_weights(model, path50)
+    sd = ResNetEncoder(18, in_channels=2).state_dict()
+    two = tmp_path / "two.pth"
+    torch.save(sd, two)
+    with pytest.raises(CheckpointError, match="conv1 has 2 input channels; expected 3"):
+        load_encoder_weights(model, two)
+    sd = ResNetEncoder(18, in_channels=1).state_dict()
+    sd["layer2.0.conv1.weight"] = torch.zeros(128, 64, 5, 5)
+    wide = tmp_path / "wide.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in sd.items()}}, wide)
+    with pytest.raises(CheckpointError,
+                       match=r"shapes do not match.*layer2.0.conv1.weight \(128, 64, 5, 5\)"):
+        load_encoder_weights(model, wide)
     junk = tmp_path / "junk.pth"
     torch.save({"a": 1}, junk)
     with pytest.raises(CheckpointError, match="not a ResNet state dict"):
@@ -214,7 +228,8 @@ def test_presets():
     fast, accurate = get_preset("fast"), get_preset("accurate")
     assert set(PRESETS) == {"fast", "accurate"}
     assert fast.model.encoder == "resnet18" and fast.model.output_stride == 16
-    assert (fast.model.decoder_channels, fast.model.low_level_channels, fast.model.rep_dim) == (64, 24, 64)
+    m = fast.model
+    assert (m.decoder_channels, m.low_level_channels, m.rep_dim) == (64, 24, 64)
     assert (fast.crop_size, fast.batch_size) == (256, 4)
     assert accurate.model.encoder == "resnet50"
     assert (accurate.model.decoder_channels, accurate.model.low_level_channels) == (256, 48)

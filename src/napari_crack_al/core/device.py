@@ -54,7 +54,9 @@ def select_device(name: str | torch.device = "auto") -> torch.device:
         return torch.device("mps")
     if key == "cuda" or (key.startswith("cuda:") and key[5:].isdigit()):
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r} is not available (no CUDA GPU); use 'auto' or 'cpu'")
+            raise ConfigError(
+                f"device {name!r} is not available (no CUDA GPU); use 'auto' or 'cpu'"
+            )
         dev = torch.device(key)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(
@@ -62,11 +64,13 @@ def select_device(name: str | torch.device = "auto") -> torch.device:
                 f"{torch.cuda.device_count()} CUDA device(s)"
             )
         return dev
-    raise ConfigError(f"unknown device {name!r}; valid devices: {', '.join(DEVICE_CHOICES)}, cuda:N")
+    raise ConfigError(
+        f"unknown device {name!r}; valid devices: {', '.join(DEVICE_CHOICES)}, cuda:N"
+    )
 
 
 def describe_device(device: torch.device | str) -> str:
-    """Describe a device in a few words, e.g. ``"CUDA: NVIDIA H100 (80 GB)"`` or ``"CPU (2 threads)"``."""
+    """Describe a device, e.g. ``"CUDA: NVIDIA H100 (80 GB)"`` or ``"CPU (2 threads)"``."""
     device = torch.device(device)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()

@@ -79,7 +79,8 @@ class ImagePrediction:
     prediction: Prediction
 
 
-def entropy_from_probability(probs: np.ndarray, num_classes: int) -> np.ndarray:
+def entropy_from_probability(probs: np.ndarray, num_classes: int, *,
+                             chunk_rows: int = 256) -> np.ndarray:
     """Normalised entropy of class probabilities.
 
     Parameters
@@ -88,22 +89,28 @@ def entropy_from_probability(probs: np.ndarray, num_classes: int) -> np.ndarray:
         (num_classes - 1, H, W) probabilities of classes 1..C-1; class 0 is the rest.
     num_classes : int
         C >= 2.
+    chunk_rows : int
+        Rows processed at a time, which bounds the temporary memory.
 
     Returns
     -------
     ndarray
         float32 (H, W) entropy / ln(C), in [0, 1].
     """
-    p0 = np.clip(1.0 - probs.sum(axis=0), 0.0, 1.0)
-    ent = -p0 * np.log(np.maximum(p0, 1e-12))
-    for p in probs:
-        ent -= p * np.log(np.maximum(p, 1e-12))
-    ent /= math.log(num_classes)
-    return np.clip(ent, 0.0, 1.0).astype(np.float32, copy=False)
+    out = np.empty(probs.shape[1:], dtype=np.float32)
+    scale = np.float32(1.0 / math.log(num_classes))
+    for r in range(0, out.shape[0], max(1, chunk_rows)):
+        p = probs[:, r:r + chunk_rows].astype(np.float32, copy=False)
+        p0 = np.clip(1.0 - p.sum(axis=0), 0.0, 1.0)
+        ent = -p0 * np.log(np.maximum(p0, 1e-12))
+        for pc in p:
+            ent -= pc * np.log(np.maximum(pc, 1e-12))
+        out[r:r + chunk_rows] = np.clip(ent * scale, 0.0, 1.0)
+    return out
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``length`` (>= tile) with step ``stride``."""
+    """Start offsets of tiles of size ``tile`` covering ``length`` with step ``stride``."""
     if length <= tile:
         return [0]
     starts = list(range(0, length - tile + 1, stride))
@@ -149,7 +156,9 @@ def _resolve_overlap(tile: int, overlap: int | float) -> int:
             f"overlap must be pixels (int) or a fraction of the tile in [0, 0.5], got {overlap!r}"
         )
     if not 0 <= px <= tile // 2:
-        raise ConfigError(f"overlap must be between 0 and half the tile ({tile // 2} pixels), got {px}")
+        raise ConfigError(
+            f"overlap must be between 0 and half the tile ({tile // 2} pixels), got {px}"
+        )
     return px
 
 
@@ -198,7 +207,9 @@ def _as_chw(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an image of shape (H, W) or (C, H, W), got {image.shape}")
     image = image.astype(np.float32, copy=False)
     if not np.isfinite(image).all():
-        raise ValueError("the image holds NaN or inf values; normalise it first (normalize_for_model)")
+        raise ValueError(
+            "the image holds NaN or inf values; normalise it first (normalize_for_model)"
+        )
     return image
 
 
@@ -223,7 +234,8 @@ def iter_predict_image(model: nn.Module, image: np.ndarray, *, tile: int = 512,
     """
     if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 16:
         raise ConfigError(f"tile must be an integer >= 16 pixels, got {tile!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1):
         raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     tile = int(tile)
     ov = _resolve_overlap(tile, overlap)
@@ -272,10 +284,12 @@ def iter_predict_image(model: nn.Module, image: np.ndarray, *, tile: int = 512,
             done += len(chunk)
             yield ProgressEvent(done, total, "tiles")
     assert acc is not None
-    acc /= wsum
-    acc = np.clip(acc[:, :h, :w], 0.0, 1.0)
-    entropy = entropy_from_probability(acc, num_classes)
-    yield Prediction(probability=np.ascontiguousarray(acc[0], dtype=np.float32), entropy=entropy)
+    np.divide(acc, wsum, out=acc)
+    del wsum
+    probs = acc[:, :h, :w]
+    np.clip(probs, 0.0, 1.0, out=probs)
+    entropy = entropy_from_probability(probs, num_classes)
+    yield Prediction(probability=np.ascontiguousarray(probs[0]), entropy=entropy)
 
 
 def predict_image(model: nn.Module, image: np.ndarray, *, tile: int = 512,

@@ -45,6 +45,7 @@ __all__ = [
     "display_image",
     "DEFAULT_BRUSH_SIZE",
     "MASK_COLORMAP",
+    "OVERLAY_NAME",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ MASK_COLORMAP = {None: "transparent", 0: "transparent", 1: "#ff3030"}
 IDLE_CAP_SECONDS = 120.0
 
 MASK_SOURCE_WORDS = {"annotation": "annotation", "suggestion": "suggestion", "draft": "draft", "empty": "new"}
+#: Name of the optional layer showing the model's crack probability (below the mask).
+OVERLAY_NAME = "crack probability"
 
 
 def labels_layer_name(source: str) -> str:
@@ -127,11 +130,16 @@ class AnnotationSession:
         Where its mask came from ("draft", "annotation", "suggestion", "empty").
     image_layer, labels_layer : napari layers or None
         The range image and the editable crack mask (uint8, 1 = crack).
+    overlay_layer : napari Image layer or None
+        The crack probability of the current image from the last model (when stored).
+    overlay_visible : bool
+        Whether the probability overlay is shown (toggled with Shift+O).
     """
 
     project_changed = Signal(object)  # Project | None
     image_loaded = Signal(str)  # image name
     queue_changed = Signal()  # statuses, scores or order changed
+    retrain_requested = Signal()  # Shift+R: the Train panel (if open) starts a round
 
     def __init__(self, viewer: napari.Viewer, *, autosave_seconds: float = 10.0,
                  display_profile: str = "column") -> None:
@@ -147,6 +155,10 @@ class AnnotationSession:
         self.mask_source: str | None = None
         self.image_layer: Image | None = None
         self.labels_layer: Labels | None = None
+        self.overlay_layer: Image | None = None
+        self.overlay_visible = True
+        self._painted = False  # the annotator edited the mask since it was loaded
+        self._advance_from_top = False  # the queue was re-ranked: "next" is its top
         self._persisted: np.ndarray | None = None  # the mask as it is on disk for current_name
         self._seconds: dict[str, float] = {}  # annotation time not yet committed by accept
         self._last_activity: float | None = None
@@ -176,6 +188,10 @@ class AnnotationSession:
         if self.labels_layer is None:
             return None
         return np.asarray(self.labels_layer.data) > 0
+
+    def touched(self) -> bool:
+        """Whether the annotator edited the current mask since it was loaded (saved or not)."""
+        return self._painted or self.is_dirty()
 
     def is_dirty(self) -> bool:
         """Whether the mask differs from what is saved for the current image."""
@@ -254,8 +270,10 @@ class AnnotationSession:
                 self._remove_layers()
             elif self.labels_layer is not None:
                 self.labels_layer.events.paint.disconnect(self._on_paint)
-                self.image_layer = self.labels_layer = None
+                self.image_layer = self.labels_layer = self.overlay_layer = None
             project, self.project = self.project, None
+            self._advance_from_top = False
+            self._painted = False
             self.current_name = None
             self.mask_source = None
             self._persisted = None
@@ -267,11 +285,21 @@ class AnnotationSession:
             self.project_changed.emit(None)
 
     # ------------------------------------------------------------------ images
-    def load(self, name: str) -> None:
+    def load(self, name: str, *, force: bool = False) -> None:
         """Show image ``name`` with its mask (draft, else annotation, else suggestion, else empty).
 
         The mask of the image shown before is saved first. The image layer goes
-        below, the mask layer on top, selected, in paint mode with label 1.
+        below, the mask layer on top, selected, in paint mode with label 1; the
+        crack probability of the last model, when stored, goes between them
+        (see :attr:`overlay_visible`).
+
+        Parameters
+        ----------
+        name : str
+            The image.
+        force : bool
+            Load again even when ``name`` is already shown (after a new suggestion
+            was written for it; the edits are saved first, so a draft wins).
 
         Raises
         ------
@@ -280,7 +308,9 @@ class AnnotationSession:
         """
         project = self._require_project()
         if name == self.current_name and self.labels_layer is not None:
-            return
+            if not force:
+                return
+            self.save_current()
         image = read_range_image(project.image_path(name))
         mask, source = project.mask_for_editing(name)
         if mask is None:
@@ -295,6 +325,7 @@ class AnnotationSession:
         self.current_name = name
         self.mask_source = source
         self._persisted = mask.copy()
+        self._painted = False
         self._last_activity = time.monotonic()
         self._last_autosave = time.monotonic()
         self.image_loaded.emit(name)
@@ -363,6 +394,119 @@ class AnnotationSession:
             self.queue_changed.emit()
         return self._advance(name)
 
+    def open_next_suggestion(self) -> str | None:
+        """Save the current mask and open the top of the queue (the first image waiting).
+
+        This is where a new ranking puts the most useful image (Shift+N).
+
+        Returns
+        -------
+        str or None
+            The image opened, or None when no image waits.
+        """
+        project = self._require_project()
+        self.save_current()
+        self._advance_from_top = False
+        name = project.next_name()
+        if name is None:
+            notify.info("No image waits in the queue: every image is annotated or skipped.")
+            return None
+        self.load(name, force=True)
+        return name
+
+    def queue_reranked(self) -> None:
+        """Tell the session that a new ranking re-sorted the queue.
+
+        The next "accept & next" or "skip" opens the top of the new queue (not the
+        image after the current one), and the queue table is refreshed.
+        """
+        self._advance_from_top = True
+        self.queue_changed.emit()
+
+    def request_retrain(self) -> bool:
+        """Ask the Train panel of this viewer to start a round (Shift+R).
+
+        Returns
+        -------
+        bool
+            False when no Train panel listens (a notification says how to open one).
+        """
+        if len(self.retrain_requested) == 0:
+            notify.warning("Open the Train panel (Plugins > Crack AL > Train) to retrain the model.")
+            return False
+        self.retrain_requested.emit()
+        return True
+
+    # ------------------------------------------------------------------ probability overlay
+    def set_overlay_visible(self, visible: bool) -> None:
+        """Show or hide the crack probability overlay (now and for the next images)."""
+        self.overlay_visible = bool(visible)
+        layer = self.overlay_layer
+        viewer = self.viewer
+        if layer is not None and viewer is not None and layer in viewer.layers:
+            layer.visible = self.overlay_visible
+        if self.labels_layer is not None and viewer is not None and self.labels_layer in viewer.layers:
+            viewer.layers.selection.active = self.labels_layer  # painting keeps working
+
+    def toggle_overlay(self) -> bool:
+        """Toggle the probability overlay (Shift+O); returns whether it is now shown."""
+        layer = self.overlay_layer
+        viewer = self.viewer
+        shown = self.overlay_visible
+        if layer is not None and viewer is not None and layer in viewer.layers:
+            shown = bool(layer.visible)  # the eye icon may have been used
+        self.set_overlay_visible(not shown)
+        if self.overlay_layer is None or viewer is None or self.overlay_layer not in viewer.layers:
+            notify.info("No crack probability for this image yet: it appears after a training round.")
+        return self.overlay_visible
+
+    def refresh_overlay(self) -> None:
+        """Show the stored crack probability of the current image (after a new round)."""
+        if self.current_name is not None:
+            self._update_overlay(self.current_name)
+
+    def _update_overlay(self, name: str) -> None:
+        viewer = self.viewer
+        if viewer is None or self.project is None or self.image_layer is None:
+            return
+        from ..core.active.round import probability_path, read_probability
+
+        prob = None
+        if probability_path(self.project, name).is_file():
+            prob = read_probability(self.project, name)
+        layers = viewer.layers
+        layer = self.overlay_layer if self.overlay_layer is not None and self.overlay_layer in layers else None
+        if prob is None or prob.shape != tuple(self.image_layer.data.shape):
+            if layer is not None:
+                self._remove_layer_quietly(layer)
+            self.overlay_layer = None
+            return
+        meta = {"crack_al_name": name}
+        if layer is None:
+            from napari.layers import Image
+
+            layer = Image(prob, name=OVERLAY_NAME, colormap="inferno", contrast_limits=(0.0, 1.0),
+                          opacity=0.5, blending="additive", visible=self.overlay_visible, metadata=meta)
+            layers.insert(layers.index(self.image_layer) + 1, layer)
+        else:
+            layer.data = prob
+            layer.contrast_limits = (0.0, 1.0)
+            layer.metadata = meta
+        self.overlay_layer = layer
+        if self.labels_layer is not None and self.labels_layer in layers:
+            if layers.index(layer) > layers.index(self.labels_layer):
+                layers.move(layers.index(layer), layers.index(self.labels_layer))
+            layers.selection.active = self.labels_layer
+
+    def _remove_layer_quietly(self, layer: Any) -> None:
+        viewer = self.viewer
+        replacing, self._replacing = self._replacing, True
+        try:
+            if viewer is not None and layer in viewer.layers:
+                viewer.layers.remove(layer)
+        finally:
+            self._replacing = replacing
+
     def counts(self) -> dict[str, int]:
         """Number of images per status (and ``"total"``)."""
         out = {s.value: 0 for s in ImageStatus}
@@ -391,6 +535,9 @@ class AnnotationSession:
         """Load the next waiting image after ``after``; unreadable ones are reported and passed."""
         project = self._require_project()
         self.save_current()
+        if self._advance_from_top:  # a new ranking: its top first
+            self._advance_from_top = False
+            after = None
         tried: set[str] = set()
         name = project.next_name(after=after)
         if name is None and after is None and project.names():
@@ -470,6 +617,7 @@ class AnnotationSession:
         if layers.index(labels) < layers.index(image_layer):  # the mask always on top of its image
             layers.move(layers.index(labels), layers.index(image_layer) + 1)
         self.image_layer, self.labels_layer = image_layer, labels
+        self._update_overlay(name)
         labels.selected_label = 1
         layers.selection.active = labels
         labels.mode = "paint"
@@ -480,7 +628,7 @@ class AnnotationSession:
         viewer = self.viewer
         replacing, self._replacing = self._replacing, True
         try:
-            for layer in (self.labels_layer, self.image_layer):
+            for layer in (self.labels_layer, self.overlay_layer, self.image_layer):
                 if layer is None:
                     continue
                 if layer is self.labels_layer:
@@ -489,9 +637,10 @@ class AnnotationSession:
                     viewer.layers.remove(layer)
         finally:
             self._replacing = replacing
-        self.image_layer = self.labels_layer = None
+        self.image_layer = self.labels_layer = self.overlay_layer = None
 
     def _on_paint(self, event: Any = None) -> None:
+        self._painted = True
         self._tick()
         if self.autosave_seconds > 0 and time.monotonic() - self._last_autosave >= self.autosave_seconds:
             self._last_autosave = time.monotonic()

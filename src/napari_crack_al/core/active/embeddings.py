@@ -20,7 +20,7 @@ import io
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = [
     "embeddings_path",
     "save_embeddings",
     "load_embeddings",
+    "iter_label_free_embeddings",
 ]
 
 log = logging.getLogger(__name__)
@@ -276,3 +277,45 @@ def load_embeddings(state_dir: str | Path, model_version: str) -> dict[str, np.n
         log.warning("ignoring unreadable embeddings %s (%s)", path, exc)
         return None
     return {n: vectors[i].astype(np.float32) for i, n in enumerate(names)}
+
+
+def iter_label_free_embeddings(images: Any, *, total: int | None = None,
+                               cancel: Any = None) -> Generator[Any, None, dict | None]:
+    """Cold-start vectors of a pool: :func:`label_free_features` per image, then combined.
+
+    Parameters
+    ----------
+    images : iterable
+        ``(name, image, valid)`` items or objects with ``.name``, ``.image``, ``.valid``
+        (normalised images), consumed lazily.
+    total : int or None
+        Number of images for the progress events.
+    cancel : CancelToken or None
+        Checked between images.
+
+    Yields
+    ------
+    ProgressEvent
+        ``ProgressEvent(i, total, "features")``.
+
+    Returns
+    -------
+    dict of str to ndarray or None
+        :func:`combine_label_free` vectors by name; None when cancelled.
+    """
+    from ..events import ProgressEvent
+
+    if total is None:
+        total = len(images) if hasattr(images, "__len__") else 0
+    feats: dict[str, LabelFreeFeatures] = {}
+    for i, item in enumerate(images):
+        if cancel is not None and cancel.cancelled:
+            return None
+        yield ProgressEvent(i, total, "features")
+        if isinstance(item, tuple):
+            name, image, valid = item
+        else:
+            name, image, valid = item.name, item.image, item.valid
+        feats[str(name)] = label_free_features(image, valid)
+    yield ProgressEvent(len(feats), total if total else len(feats), "features")
+    return combine_label_free(feats)

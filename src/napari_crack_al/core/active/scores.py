@@ -188,7 +188,7 @@ def region_mean(values: np.ndarray, region: np.ndarray) -> float:
     n = int(np.count_nonzero(region))
     if n == 0:
         return 0.0
-    return float(np.asarray(values, dtype=np.float64)[region].sum() / n)
+    return float(np.sum(values, where=region, dtype=np.float64) / n)
 
 
 def topk_mean(values: np.ndarray, valid: np.ndarray | None = None, *,
@@ -405,8 +405,7 @@ def score_images(model: Any, images: Iterable[Any], **kwargs: Any) -> dict[str, 
     Returns
     -------
     dict of str to ImageScores
-        By image name, in input order. Empty items are never dropped silently: a
-        cancelled run returns the images finished so far.
+        By image name, in input order; a cancelled run returns the images finished so far.
     """
     out: dict[str, ImageScores] = {}
     for item in iter_score_images(model, images, **kwargs):

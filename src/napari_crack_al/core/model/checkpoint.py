@@ -77,7 +77,7 @@ def _package_version() -> str:
 
 
 def _jsonable(obj: Any, what: str) -> Any:
-    """Return ``obj`` as plain JSON types (numpy scalars and Paths converted), or raise TypeError."""
+    """Return ``obj`` as plain JSON types (numpy scalars, Paths converted), or raise TypeError."""
 
     def default(o: Any) -> Any:
         if hasattr(o, "item") and getattr(o, "ndim", None) == 0:  # numpy / torch scalars
@@ -86,7 +86,7 @@ def _jsonable(obj: Any, what: str) -> Any:
             return str(o)
         if isinstance(o, (set, frozenset)):
             return sorted(o)
-        raise TypeError(f"{what} holds a {type(o).__name__}, which is not JSON-able")
+        raise TypeError(f"{what} holds a value of type {type(o).__name__}, which is not JSON-able")
 
     return json.loads(json.dumps(obj, default=default, allow_nan=True))
 
@@ -120,8 +120,12 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
     except (RuntimeError, zipfile.BadZipFile) as exc:
         msg = str(exc).lower()
         if "zip" in msg or "central directory" in msg or "eof" in msg:
-            raise CheckpointError(path, "file is truncated or corrupt (incomplete zip archive)") from None
-        raise CheckpointError(path, f"cannot be read as a PyTorch file ({str(exc)[:120]})") from None
+            raise CheckpointError(
+                path, "file is truncated or corrupt (incomplete zip archive)"
+            ) from None
+        raise CheckpointError(
+            path, f"cannot be read as a PyTorch file ({str(exc)[:120]})"
+        ) from None
     except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise CheckpointError(path, f"not a PyTorch file ({type(exc).__name__})") from None
     except OSError as exc:
@@ -235,7 +239,8 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
     expected = model.state_dict()
     missing = sorted(set(expected) - set(ckpt.state_dict))
     unexpected = sorted(set(ckpt.state_dict) - set(expected))
-    bad = [k for k in expected if k in ckpt.state_dict and ckpt.state_dict[k].shape != expected[k].shape]
+    bad = [k for k, v in expected.items()
+           if k in ckpt.state_dict and ckpt.state_dict[k].shape != v.shape]
     if missing or unexpected or bad:
         parts = []
         for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", bad)):

@@ -105,7 +105,9 @@ class ModelConfig:
             raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if self.multi_grid is not None:
             grid = tuple(self.multi_grid) if isinstance(self.multi_grid, (list, tuple)) else None
-            if not grid or any(isinstance(g, bool) or not isinstance(g, int) or g < 1 for g in grid):
+            if not grid or any(
+                isinstance(g, bool) or not isinstance(g, int) or g < 1 for g in grid
+            ):
                 raise ConfigError(
                     f"multi_grid must be None or a non-empty sequence of integers >= 1 "
                     f"(e.g. [1, 2, 4]), got {self.multi_grid!r}"
@@ -170,7 +172,9 @@ class Preset:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
-            raise ConfigError(f"preset model must be a ModelConfig, got {type(self.model).__name__}")
+            raise ConfigError(
+                f"preset model must be a ModelConfig, got {type(self.model).__name__}"
+            )
         _check_int("crop_size", self.crop_size, 32)
         _check_int("batch_size", self.batch_size, 1)
         _check_int("iterations", self.iterations, 1)
@@ -200,7 +204,7 @@ PRESETS: dict[str, Preset] = {
         ),
         crop_size=256,
         batch_size=4,
-        iterations=2000,
+        iterations=1000,
         description="ResNet-18, narrow decoder: trains and predicts on a laptop CPU",
     ),
     "accurate": Preset(
@@ -215,7 +219,7 @@ PRESETS: dict[str, Preset] = {
         ),
         crop_size=512,
         batch_size=8,
-        iterations=20000,
+        iterations=8000,
         description="ResNet-50, DeepLabV3+ 256: for a GPU",
     ),
 }

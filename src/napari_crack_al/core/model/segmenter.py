@@ -1,4 +1,4 @@
-"""The crack segmenter: ResNet encoder -> DeepLabV3+ decoder -> classifier / representation / aux heads."""
+"""The crack segmenter: ResNet encoder -> DeepLabV3+ decoder -> classifier, representation, aux."""
 
 from __future__ import annotations
 
@@ -112,7 +112,8 @@ class CrackSegmenter(nn.Module):
         """
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(
-                f"expected input of shape (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+                f"expected input of shape (B, {self.config.in_channels}, H, W), "
+                f"got {tuple(x.shape)}"
             )
         size = x.shape[-2:]
         c1, _, c3, c4 = self.encoder(x)
@@ -171,7 +172,9 @@ def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, Mapping) or not obj or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
     ):
-        raise CheckpointError(path, "not a ResNet state dict (expected a mapping of names to tensors)")
+        raise CheckpointError(
+            path, "not a ResNet state dict (expected a mapping of names to tensors)"
+        )
     sd = {k.removeprefix("module."): v for k, v in obj.items()}
     if any(k.startswith("encoder.") for k in sd):  # a full CrackSegmenter state dict
         sd = {k.removeprefix("encoder."): v for k, v in sd.items() if k.startswith("encoder.")}
@@ -221,7 +224,7 @@ def load_encoder_weights(model: CrackSegmenter | ResNetEncoder, path: str | Path
         if unexpected:
             parts.append(f"unexpected keys: {_list(unexpected)}")
         raise CheckpointError(
-            path, f"does not match a {encoder.depth}-layer ResNet encoder; " + "; ".join(parts)
+            path, f"does not match a ResNet-{encoder.depth} encoder; " + "; ".join(parts)
         )
     w = sd["conv1.weight"]
     if w.ndim == 4 and w.shape[1] != encoder.in_channels:

@@ -1,0 +1,158 @@
+"""``napari-crack-al rank PROJECT``: score the unlabeled images with a model, re-sort the queue."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.active.strategies import STRATEGY_NAMES
+
+HELP = "score the project's unlabeled images with a model and re-sort the annotation queue"
+
+
+def _int_at_least(low: int):  # noqa: ANN202
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``rank`` subcommand."""
+    description = (
+        HELP + ". Every unlabeled (new or suggested) image gets its scores (entropy, "
+        "crack_entropy, topk_entropy, margin, least_confidence; bald with --mc-passes; "
+        "disagreement with --student), a suggestion mask and a probability map, all stored "
+        "with the model version; the strategy's ranking becomes the queue order. Without any "
+        "model (nothing trained yet) the queue is ranked by label-free diversity (cold start)."
+    )
+    p = subparsers.add_parser("rank", help=HELP, description=description)
+    p.add_argument("project", metavar="PROJECT", type=Path, help="project folder")
+    p.add_argument("--strategy", choices=STRATEGY_NAMES, default="hybrid",
+                   help="selection strategy (default hybrid)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="checkpoint to score with (default: the project's current model)")
+    p.add_argument("--student", type=Path, default=None,
+                   help="second checkpoint for the teacher-student disagreement score")
+    p.add_argument("--k", type=_int_at_least(1), default=5,
+                   help="size of the suggested batch (default 5)")
+    p.add_argument("--mc-passes", type=_int_at_least(0), default=0,
+                   help="MC-dropout passes for the BALD score (0 = none, else >= 2)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="seed (default 0)")
+    p.add_argument("--threshold", type=_probability, default=0.5,
+                   help="crack probability of the suggestion masks (default 0.5)")
+    p.add_argument("--no-suggestions", action="store_true",
+                   help="do not write suggestion masks and probability maps")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--tile", type=_int_at_least(16), default=512, help="inference tile (512)")
+    p.add_argument("--top", type=_int_at_least(0), default=10,
+                   help="how many of the ranked names to print (default 10)")
+    p.set_defaults(func=run)
+
+
+def _model_version(project, path: Path) -> str:  # noqa: ANN001
+    for m in project.models():
+        try:
+            if Path(m["path"]).resolve() == path.resolve():
+                return str(m["version"])
+        except OSError:
+            continue
+    return f"file:{path.name}"
+
+
+def _drive(gen, bar_label: str):  # noqa: ANN001, ANN202
+    """Run a core generator with a progress bar; return its value."""
+    from ..core.events import MessageEvent, ProgressEvent
+    from .progress import ProgressBar
+
+    bar = None
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(ev, ProgressEvent) and ev.total:
+                if bar is None or bar.label != (ev.what or bar_label):
+                    if bar is not None:
+                        bar.close()
+                    bar = ProgressBar(ev.total, label=ev.what or bar_label)
+                bar.update(ev.done)
+            elif isinstance(ev, MessageEvent):
+                import sys
+
+                print(ev.text, file=sys.stderr)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score, store, rank and print the top of the queue."""
+    import time
+
+    from ..core.active.round import iter_cold_start, iter_score_project
+    from ..core.errors import ConfigError, ProjectError
+    from ..core.project import Project
+
+    if args.strategy == "bald" and args.mc_passes < 2:
+        raise ConfigError("strategy 'bald' needs --mc-passes >= 2")
+    if args.mc_passes == 1:
+        raise ConfigError("--mc-passes must be 0 or >= 2")
+    if args.strategy == "disagreement" and args.student is None:
+        raise ConfigError("strategy 'disagreement' needs --student MODEL")
+    if not Project.is_project(args.project):
+        raise ProjectError(args.project, "is not a project (no .crack-al/project.sqlite); "
+                                         "create one with the napari plugin or make-sample")
+    start = time.perf_counter()
+    with Project.open(args.project) as project:
+        model_path = args.model
+        if model_path is None:
+            current = project.current_model()
+            model_path = None if current is None else Path(current["path"])
+        if model_path is None:
+            print("no trained model yet: ranking by label-free diversity (cold start)")
+            ranking = _drive(iter_cold_start(project, k=args.k, seed=args.seed), "images")
+            version = "cold-start"
+        else:
+            from ..core.device import select_device
+            from ..core.model import load_model
+
+            device = select_device(args.device)
+            model, ckpt = load_model(model_path, device=device)
+            student = None
+            if args.student is not None:
+                student, _ = load_model(args.student, device=device)
+            version = _model_version(project, model_path)
+            profile = str(ckpt.train_config.get("profile", "none"))
+            ranking = _drive(iter_score_project(
+                project, model, version, strategy=args.strategy, k=args.k, seed=args.seed,
+                student=student, mc_passes=args.mc_passes, suggest_threshold=args.threshold,
+                write_suggestions=not args.no_suggestions,
+                store_probabilities=not args.no_suggestions, profile=profile, tile=args.tile,
+                overlap=min(64, args.tile // 4),
+                device=device), "images")
+    ranking = ranking or []
+    seconds = time.perf_counter() - start
+    print(f"ranked {len(ranking)} unlabeled image(s) with strategy {args.strategy} "
+          f"(model {version}) in {seconds:.1f} s; queue re-sorted")
+    for i, name in enumerate(ranking[:args.top], 1):
+        mark = "*" if i <= args.k else " "
+        print(f"{i:4d}{mark} {name}")
+    return 0

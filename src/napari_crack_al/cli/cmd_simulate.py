@@ -1,0 +1,217 @@
+"""``napari-crack-al simulate IMAGES MASKS --out DIR``: measure label efficiency with the masks as annotator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "simulate annotate -> retrain -> score -> suggest with the true masks as the annotator"
+
+
+def _int_at_least(low: int):  # noqa: ANN202
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"the validation fraction must be in (0, 1), exclusive; got {text}")
+    return value
+
+
+def _name_list(valid: tuple[str, ...], what: str):  # noqa: ANN202
+    def parse(text: str) -> tuple[str, ...]:
+        items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}")
+        bad = [t for t in items if t not in valid]
+        if bad:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {', '.join(bad)}; valid: {', '.join(valid)}")
+        return items
+
+    return parse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``simulate`` subcommand."""
+    from ..core.active.simulate import SIM_STRATEGIES
+
+    description = (
+        HELP + ". Each arm (strategy x mode) gets its own project in DIR/project_<arm>/ with "
+        "copies of the training images. Round 0 annotates --initial images (random for "
+        "'random', label-free k-center diversity for the active strategies) by accepting "
+        "their true masks; each round then trains (warm start, --iterations steps), scores "
+        "and re-sorts the queue, evaluates the new model on the validation images and "
+        "annotates the first --per-round images of the queue. Writes DIR/curve.csv, "
+        "DIR/selected.csv and DIR/curve.png. Images and masks pair by file name without "
+        "suffix; colour photographs are converted to one channel.")
+    p = subparsers.add_parser("simulate", help=HELP, description=description)
+    p.add_argument("images", metavar="IMAGES", type=Path, help="folder of training-pool images")
+    p.add_argument("masks", metavar="MASKS", type=Path,
+                   help="folder of their true masks (same names as the images)")
+    p.add_argument("--out", metavar="DIR", type=Path, required=True, help="output folder")
+    val = p.add_argument_group("validation (external to the projects)")
+    val.add_argument("--val-images", metavar="DIR", type=Path, default=None,
+                     help="folder of validation images (needs --val-masks)")
+    val.add_argument("--val-masks", metavar="DIR", type=Path, default=None,
+                     help="folder of validation masks")
+    val.add_argument("--val-fraction", metavar="F", type=_fraction, default=None,
+                     help="without --val-images: share of IMAGES held out for validation, in "
+                     "(0, 1) (default 0.2; the split is seeded)")
+    p.add_argument("--initial", type=_int_at_least(1), default=5,
+                   help="images annotated before the first round (default 5)")
+    p.add_argument("--per-round", type=_int_at_least(1), default=5,
+                   help="images annotated after each round (default 5)")
+    p.add_argument("--rounds", type=_int_at_least(1), default=4,
+                   help="training rounds per arm (default 4)")
+    p.add_argument("--strategy", choices=SIM_STRATEGIES, default="hybrid",
+                   help="selection strategy of a single arm (default hybrid; 'full' = every "
+                   "training image, supervised)")
+    p.add_argument("--compare", metavar="S1,S2,...",
+                   type=_name_list(SIM_STRATEGIES, "strategies"), default=None,
+                   help="run several strategies with the same seed, budget and validation "
+                   "split (overrides --strategy)")
+    p.add_argument("--mode", choices=("semi", "supervised"), default="semi",
+                   help="training mode of every arm (default semi)")
+    p.add_argument("--modes", metavar="M1,M2", type=_name_list(("semi", "supervised"), "modes"),
+                   default=None, help="several modes, e.g. semi,supervised (overrides --mode)")
+    p.add_argument("--full", action="store_true",
+                   help="add the full-supervision reference arm (every training image, "
+                   "supervised, same iterations per round)")
+    p.add_argument("--preset", choices=("fast", "accurate"), default="fast",
+                   help="model preset (default fast)")
+    p.add_argument("--iterations", type=_int_at_least(1), default=200,
+                   help="training steps per round (default 200)")
+    p.add_argument("--crop-size", type=_int_at_least(32), default=None,
+                   help="training crop side, a multiple of 16 (default: the preset's)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=None,
+                   help="labelled (and unlabelled) crops per step (default: the preset's)")
+    p.add_argument("--profile", choices=("none", "column", "row"), default="none",
+                   help="transverse-profile removal before normalising (default none)")
+    p.add_argument("--tile", type=_int_at_least(16), default=512,
+                   help="inference tile for scoring and validation (default 512)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="compute device (default auto)")
+    p.add_argument("--threads", type=_int_at_least(1), default=None,
+                   help="CPU threads (default: all cores)")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing project_<arm> folders in DIR")
+    p.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace):  # noqa: ANN201
+    """The :class:`SimulationConfig` described by parsed arguments."""
+    from ..core.active.simulate import SimulationConfig
+    from ..core.device import cpu_cores
+    from ..core.training.config import TrainConfig
+
+    overrides = {"iterations": args.iterations, "seed": args.seed, "device": args.device,
+                 "profile": args.profile,
+                 "threads": args.threads if args.threads is not None else cpu_cores()}
+    if args.crop_size is not None:
+        overrides["crop_size"] = args.crop_size
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
+        overrides["unlabeled_batch_size"] = args.batch_size
+    train = TrainConfig.from_preset(args.preset, **overrides)
+    strategies = args.compare if args.compare is not None else (args.strategy,)
+    modes = args.modes if args.modes is not None else (args.mode,)
+    return SimulationConfig(train=train, strategies=tuple(strategies), modes=tuple(modes),
+                            initial=args.initial, per_round=args.per_round, rounds=args.rounds,
+                            seed=args.seed, tile=args.tile, overlap=min(64, args.tile // 4),
+                            full_reference=bool(args.full))
+
+
+def _data(args: argparse.Namespace):  # noqa: ANN202
+    from ..core.active.simulate import pair_folders, split_pairs
+    from ..core.errors import ConfigError
+
+    if (args.val_images is None) != (args.val_masks is None):
+        raise ConfigError("--val-images and --val-masks go together; give both or neither")
+    pairs = pair_folders(args.images, args.masks)
+    if args.val_images is not None:
+        if args.val_fraction is not None:
+            raise ConfigError("give either --val-images/--val-masks or --val-fraction, not both")
+        return pairs, pair_folders(args.val_images, args.val_masks)
+    fraction = 0.2 if args.val_fraction is None else args.val_fraction
+    return split_pairs(pairs, fraction, seed=args.seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Drive :func:`simulate` with progress bars; print the learning curve."""
+    from ..core.active.curves import summarize_arms
+    from ..core.active.simulate import SimulationRow, simulate
+    from ..core.events import MessageEvent, ProgressEvent, StepEvent
+    from .progress import ProgressBar
+
+    config = build_config(args)
+    train_pairs, val_pairs = _data(args)
+    arms = config.arms
+    print(f"simulating {len(arms)} arm(s) ({', '.join(a.name for a in arms)}): "
+          f"{len(train_pairs)} training images, {len(val_pairs)} validation images, "
+          f"{config.rounds} round(s) x {config.train.iterations} iterations", file=sys.stderr)
+    bar: ProgressBar | None = None
+    rows = []
+
+    def close_bar() -> None:
+        nonlocal bar
+        if bar is not None:
+            bar.close()
+            bar = None
+
+    gen = simulate(train_pairs, val_pairs, args.out, config, overwrite=args.force)
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                rows = stop.value or []
+                break
+            if isinstance(ev, StepEvent):
+                if bar is None or bar.label != "steps":
+                    close_bar()
+                    bar = ProgressBar(ev.total_steps, label="steps")
+                bar.update(ev.step, suffix=f"loss {ev.losses.get('total', 0.0):.3f}")
+            elif isinstance(ev, ProgressEvent) and ev.what != "rounds" and ev.total:
+                if bar is None or bar.label != ev.what:
+                    close_bar()
+                    bar = ProgressBar(ev.total, label=ev.what)
+                bar.update(ev.done)
+            elif isinstance(ev, SimulationRow):
+                close_bar()
+                r = ev.row
+                edit = r["edit_fraction"]
+                edit_text = "-" if edit != edit else f"{edit:.3f}"
+                print(f"{ev.arm} round {r['round']}: {r['n_labeled']} labelled, "
+                      f"F1 {r['f1']:.3f}, F1@2px {r['f1_tol2']:.3f}, IoU {r['crack_iou']:.3f}, "
+                      f"edit {edit_text}, train {r['train_seconds']:.0f} s", file=sys.stderr)
+            elif isinstance(ev, MessageEvent) and args.verbose:
+                close_bar()
+                print(ev.text, file=sys.stderr)
+    finally:
+        gen.close()
+        close_bar()
+    out: Path = args.out
+    print(f"wrote {out / 'curve.csv'} ({len(rows)} rows), {out / 'selected.csv'}, "
+          f"{out / 'curve.png'}")
+    for s in summarize_arms(rows):
+        name = "full" if s["strategy"] == "full" else f"{s['strategy']}-{s['mode']}"
+        print(f"  {name:28s} AULC F1 {s['aulc_f1']:.3f}  final F1 {s['final_f1']:.3f}  "
+              f"final F1@2px {s['final_f1_tol2']:.3f}  ({s['final_n_labeled']} labels)")
+    return 0
