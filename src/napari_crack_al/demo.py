@@ -6,9 +6,12 @@ Usage::
 
 On first run ``DIR`` receives ``n`` synthetic range images (``DIR/images``, with
 their ground truth in ``DIR/ground_truth``, which the project never reads as
-annotations) and becomes a project. napari then opens with the "Crack
-project" dock widget (added through the plugin manifest, as a user would from
-the Plugins menu), the project open and its first queued image loaded.
+annotations) and becomes a project. napari then opens with every dock widget of
+the plugin, added through the plugin manifest as a user would from the Plugins
+menu: "Crack project" (the queue) on top, and "Annotate", "Train" and "Export"
+as tabs below it (Train in front), the project open and its first queued image
+loaded: paint cracks, press Shift+A, and after two or three images click
+**Retrain & suggest next**.
 
 With ``--screenshot`` the whole window is rendered to a PNG and the program
 exits instead of running the event loop.
@@ -22,10 +25,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "prepare_project"]
+__all__ = ["main", "build_parser", "prepare_project", "add_dock_widgets", "PLUGIN", "WIDGET_NAMES"]
 
 logger = logging.getLogger(__name__)
 WINDOW_SIZE = (1500, 950)
+PLUGIN = "napari-crack-al"
+#: Display names of the plugin's dock widgets (napari.yaml), in the order they are added.
+WIDGET_NAMES = ("Crack project", "Annotate", "Train", "Export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +72,29 @@ def prepare_project(root: Path, *, n: int = 12, size: int = 512, seed: int = 0) 
     return root
 
 
+def add_dock_widgets(viewer: object, *, front: str = "Train") -> dict[str, object]:
+    """Add every dock widget of the plugin through the manifest; returns ``{display name: widget}``.
+
+    "Crack project" goes on top of the right dock area; the others are tabs below it,
+    with ``front`` raised.
+    """
+    from qtpy.QtCore import Qt
+
+    docks, widgets = {}, {}
+    for name in WIDGET_NAMES:
+        dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)  # type: ignore[attr-defined]
+        docks[name], widgets[name] = dock, widget
+    qt_window = getattr(viewer.window, "_qt_window", None)  # type: ignore[attr-defined]
+    if qt_window is not None:
+        first = docks[WIDGET_NAMES[1]]
+        qt_window.splitDockWidget(docks[WIDGET_NAMES[0]], first, Qt.Orientation.Vertical)
+        for name in WIDGET_NAMES[2:]:
+            qt_window.tabifyDockWidget(first, docks[name])
+        if front in docks:
+            docks[front].raise_()
+    return widgets
+
+
 def _process_events(rounds: int = 5) -> None:
     from qtpy.QtWidgets import QApplication
 
@@ -103,8 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     viewer = napari.Viewer(title="napari-crack-al demo", show=True)
     viewer.window.resize(*WINDOW_SIZE)
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-crack-al", "Crack project")
-    project = widget.open_project(root)
+    widgets = add_dock_widgets(viewer)
+    project = widgets["Crack project"].open_project(root)
     if project is None:
         print(f"error: could not open the project {root} (see the notification)", file=sys.stderr)
     if args.screenshot is None:

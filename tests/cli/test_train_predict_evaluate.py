@@ -147,3 +147,39 @@ def test_console_exit_code(tmp_path):
     res = subprocess.run([sys.executable, "-m", "napari_crack_al.cli.main", "evaluate",
                           str(tmp_path / "a"), str(tmp_path / "b")], capture_output=True, text=True)
     assert res.returncode == 2 and "error:" in res.stderr and str(tmp_path / "a") in res.stderr
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory) -> Path:
+    """A randomly initialised checkpoint: its probabilities spread around 0.5, so mask equality is a strong check."""
+    from napari_crack_al.core.model import build_model, preset_config, save_checkpoint
+
+    torch.manual_seed(0)
+    config = preset_config("fast")
+    path = tmp_path_factory.mktemp("random") / "random.pt"
+    save_checkpoint(path, build_model(config).eval(), model_config=config,
+                    train_config={"profile": "none"}, metadata={"note": "random init"})
+    return path
+
+
+@pytest.mark.parametrize("fmt,suffix", [("torchscript", ".pt"), ("onnx", ".onnx")])
+def test_predict_accepts_exported_model(dataset, random_model, tmp_path, fmt, suffix):
+    """`predict` on an `export-model` file writes the same masks and probabilities as on the checkpoint."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed")
+    exported = tmp_path / f"exported{suffix}"
+    assert main(["export-model", str(random_model), "--out", str(exported), "--format", fmt]) == 0
+    images = dataset / "test" / "images"
+    for model, out in ((random_model, "orig"), (exported, "exp")):
+        assert main(["predict", str(model), str(images), "--out", str(tmp_path / out),
+                     "--device", "cpu", "--probabilities"]) == 0
+    for name in ("t1", "t2"):
+        a = read_mask(tmp_path / "orig" / f"{name}.png")
+        b = read_mask(tmp_path / "exp" / f"{name}.png")
+        pa = tifffile.imread(tmp_path / "orig" / "probabilities" / f"{name}.tif")
+        pb = tifffile.imread(tmp_path / "exp" / "probabilities" / f"{name}.tif")
+        assert a.shape == (72, 72)
+        assert pa.std() > 1e-3 and 0 < a.sum() < a.size  # a real, non-constant prediction
+        assert np.abs(pa - pb).max() < 1e-4
+        decided = np.abs(pa - 0.5) > 1e-4  # pixels not within float noise of the threshold
+        assert np.array_equal(a[decided], b[decided]), name

@@ -187,6 +187,13 @@ def test_config_validation():
                            modes=("semi", "supervised"))
     assert [a.name for a in cfg.arms] == ["random-semi", "random-supervised", "entropy-semi",
                                           "entropy-supervised", "full"]
+    cfg = SimulationConfig(train=TRAIN, arm_list=("random-supervised", "crack_entropy-semi",
+                                                  "full"))
+    assert [(a.strategy, a.mode) for a in cfg.arms] == [
+        ("random", "supervised"), ("crack_entropy", "semi"), ("full", "supervised")]
+    for bad in ("random", "psychic-semi", "hybrid-lazy", "full-semi"):
+        with pytest.raises(ConfigError, match="unknown arm"):
+            SimulationConfig(train=TRAIN, arm_list=(bad,))
 
 
 def test_pair_folders_errors(tmp_path):
@@ -210,7 +217,7 @@ def test_split_pairs_deterministic_and_disjoint():
 
 
 def test_area_summary_and_means(tmp_path):
-    assert area_under_curve([2, 4, 6], [0.2, 0.4, 0.4]) == pytest.approx((0.6 + 0.8) / 2 / 4)
+    assert area_under_curve([2, 4, 6], [0.2, 0.4, 0.4]) == pytest.approx((0.6 + 0.8) / 4)
     assert area_under_curve([5], [0.3]) == pytest.approx(0.3)
     assert math.isnan(area_under_curve([], []))
     base = dict(crack_iou=0.1, precision=0.5, recall=0.5, train_seconds=1.0, score_seconds=0.5)

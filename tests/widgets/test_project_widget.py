@@ -43,8 +43,11 @@ def test_open_via_manifest_shows_image_and_editable_mask(project_widget, sample_
     assert session is widget.session
     names = Project.open(sample_root).names()
     assert session.current_name == names[0]
-    # image below, mask on top, selected, paint mode with label 1
-    assert [layer.name for layer in viewer.layers] == [names[0], "crack mask (new)"]
+    # image below, mask on top, selected, paint mode with label 1; between them the (empty until a
+    # model exists) crack probability overlay
+    assert [layer.name for layer in viewer.layers] == [names[0], "crack probability (none yet)",
+                                                       "crack mask (new)"]
+    assert not session.overlay_layer.data.any() and not session.has_probability()
     labels = session.labels_layer
     assert viewer.layers.selection.active is labels
     assert labels.mode == "paint" and labels.selected_label == 1 and labels.brush_size == 5
@@ -86,7 +89,7 @@ def test_click_row_paint_accept_button_and_key(project_widget, sample_root, qtbo
     assert rec.edit_fraction == pytest.approx(1.0)  # drawn from scratch
     assert rec.annotation_seconds > 0.0  # time from loading to accepting
     assert session.current_name == names[3]  # the next queued image
-    assert len(viewer.layers) == 2 and not session.labels_layer.data.any()
+    assert len(viewer.layers) == 3 and not session.labels_layer.data.any()
     assert widget.table.item(2, 1).text() == "annotated"
     assert widget.status_label.text().startswith("1 / 4 annotated")
 
@@ -204,7 +207,7 @@ def test_corrupt_image_and_bad_folder_give_notifications(project_widget, sample_
     _click_row(qtbot, widget, 1)  # corrupt: notification, current image stays
     assert session.current_name == names[0]
     assert any(bad.name in m for m in notifications())
-    assert len(viewer.layers) == 2
+    assert len(viewer.layers) == 3
 
     # accept & next passes the corrupt image by (with a notification) and the widget keeps working
     n_before = len(notifications())
@@ -253,5 +256,6 @@ def test_autosave_while_painting_and_removed_mask_layer(project_widget, sample_r
     viewer.layers.remove(session.labels_layer)
     np.testing.assert_array_equal(read_mask(project.drafts_dir / f"{names[0]}.png"), expected)
     session.load(names[1])
-    assert [layer.name for layer in viewer.layers] == [names[1], "crack mask (new)"]
+    assert [layer.name for layer in viewer.layers] == [names[1], "crack probability (none yet)",
+                                                       "crack mask (new)"]
     assert viewer.layers.selection.active is session.labels_layer

@@ -159,7 +159,8 @@ def test_open_project_folder_docks_widget(make_napari_viewer, sample_root):
     viewer.open(str(sample_root), plugin=PLUGIN)
     session = get_session(viewer)
     assert session.project is not None and session.project.root == sample_root
-    assert [layer.name for layer in viewer.layers] == ["sample_0000", "crack mask (new)"]
+    assert [layer.name for layer in viewer.layers] == ["sample_0000", "crack probability (none yet)",
+                                                       "crack mask (new)"]
     # the dock widget was added through the manifest and shows the queue
     docked = [w for name, w in viewer.window.dock_widgets.items() if "Crack project" in name]
     assert len(docked) == 1

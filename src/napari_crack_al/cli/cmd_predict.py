@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict", help=HELP,
         description=HELP + ". Masks are 0/255 PNGs named by image name (DIR/NAME.png); "
         f"--probabilities also writes float32 TIFFs to DIR/{PROBABILITY_DIR}/NAME.tif.")
-    p.add_argument("model", metavar="MODEL", type=Path, help="model file written by 'train'")
+    p.add_argument("model", metavar="MODEL", type=Path, help="model: a checkpoint from 'train', or an 'export-model' file (TorchScript .pt or ONNX .onnx)")
     p.add_argument("images", metavar="IMAGES", type=Path, help="folder of images")
     p.add_argument("--out", metavar="DIR", type=Path, required=True,
                    help="output folder (created if missing)")
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.device import configure_threads, describe_device, select_device
     from ..core.inference import ImagePrediction, iter_predict_images
     from ..core.mask_io import write_mask
-    from ..core.model import load_model
+    from ..core.export.exported_model import load_any_model
     from ..core.normalize import normalize_for_model
     from ..core.range_io import list_images, read_range_image
     from .progress import ProgressBar
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         from ..core.errors import ImageReadError
 
         raise ImageReadError(args.images, "no images found (supported: .png, .tif, .tiff, .npy)")
-    model, ckpt = load_model(args.model, device=device)
+    model, ckpt = load_any_model(args.model, device=device)
     profile = str(ckpt.train_config.get("profile", "none"))
     out: Path = args.out
     if out.exists() and not out.is_dir():

@@ -1,4 +1,4 @@
-"""``napari-crack-al simulate IMAGES MASKS --out DIR``: measure label efficiency with the masks as annotator."""
+"""``napari-crack-al simulate IMAGES MASKS --out DIR``: label efficiency, masks as annotator."""
 
 from __future__ import annotations
 
@@ -47,6 +47,21 @@ def _name_list(valid: tuple[str, ...], what: str):  # noqa: ANN202
     return parse
 
 
+def _arm_list(text: str) -> tuple[str, ...]:
+    from ..core.active.simulate import parse_arm
+    from ..core.errors import ConfigError
+
+    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of arms")
+    for item in items:
+        try:
+            parse_arm(item)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return items
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``simulate`` subcommand."""
     from ..core.active.simulate import SIM_STRATEGIES
@@ -90,6 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="training mode of every arm (default semi)")
     p.add_argument("--modes", metavar="M1,M2", type=_name_list(("semi", "supervised"), "modes"),
                    default=None, help="several modes, e.g. semi,supervised (overrides --mode)")
+    p.add_argument("--arms", metavar="A1,A2,...", type=_arm_list, default=None,
+                   help="explicit arms STRATEGY-MODE or full, e.g. random-supervised,"
+                   "hybrid-semi,full (overrides --compare/--modes)")
     p.add_argument("--full", action="store_true",
                    help="add the full-supervision reference arm (every training image, "
                    "supervised, same iterations per round)")
@@ -101,6 +119,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="training crop side, a multiple of 16 (default: the preset's)")
     p.add_argument("--batch-size", type=_int_at_least(1), default=None,
                    help="labelled (and unlabelled) crops per step (default: the preset's)")
+    p.add_argument("--warmup", type=_int_at_least(0), default=None,
+                   help="supervised warm-up steps per round before the semi-supervised losses "
+                   "start (default: 10 %% of --iterations)")
+    p.add_argument("--class-weighting", action="store_true",
+                   help="inverse-frequency class weights in the cross-entropy terms (helps the "
+                   "semi mode against collapsing to background with few labels)")
     p.add_argument("--profile", choices=("none", "column", "row"), default="none",
                    help="transverse-profile removal before normalising (default none)")
     p.add_argument("--tile", type=_int_at_least(16), default=512,
@@ -126,6 +150,10 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
                  "threads": args.threads if args.threads is not None else cpu_cores()}
     if args.crop_size is not None:
         overrides["crop_size"] = args.crop_size
+    if args.warmup is not None:
+        overrides["warmup_iterations"] = args.warmup
+    if args.class_weighting:
+        overrides["class_weighting"] = True
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size
         overrides["unlabeled_batch_size"] = args.batch_size
@@ -135,7 +163,8 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
     return SimulationConfig(train=train, strategies=tuple(strategies), modes=tuple(modes),
                             initial=args.initial, per_round=args.per_round, rounds=args.rounds,
                             seed=args.seed, tile=args.tile, overlap=min(64, args.tile // 4),
-                            full_reference=bool(args.full))
+                            full_reference=bool(args.full),
+                            arm_list=tuple(args.arms) if args.arms else ())
 
 
 def _data(args: argparse.Namespace):  # noqa: ANN202

@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 
 from . import notify
 from .session import MASK_SOURCE_WORDS, AnnotationSession, get_session, unwrap_viewer
+from .shortcuts import ACCEPT_KEY, SKIP_KEY, bind_shortcuts, tooltip_with_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari.viewer
@@ -36,27 +37,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ProjectWidget", "ACCEPT_KEY", "SKIP_KEY", "bind_keys"]
 
-#: Viewer key bindings (they work while the canvas has focus).
-ACCEPT_KEY = "Shift-A"
-SKIP_KEY = "Shift-S"
 _COLUMNS = ("Name", "Status", "Score")
 
 
-def _accept_key(viewer: Any) -> None:
-    with notify.reporting("Accept"):
-        get_session(viewer).accept_and_next()
-
-
-def _skip_key(viewer: Any) -> None:
-    with notify.reporting("Skip"):
-        get_session(viewer).skip_and_next()
-
-
 def bind_keys(viewer: napari.viewer.Viewer) -> None:
-    """Bind Shift+A (accept & next) and Shift+S (skip) in the viewer's keymap."""
-    viewer = unwrap_viewer(viewer)
-    viewer.bind_key(ACCEPT_KEY, _accept_key, overwrite=True)
-    viewer.bind_key(SKIP_KEY, _skip_key, overwrite=True)
+    """Bind the plugin's keys (Shift+A accept & next, Shift+S skip, ...; see :mod:`.shortcuts`)."""
+    bind_shortcuts(viewer)
 
 
 class ProjectWidget(QWidget):
@@ -103,12 +89,12 @@ class ProjectWidget(QWidget):
         self.table.cellClicked.connect(self._on_row_clicked)
 
         self.accept_button = QPushButton("Accept && next")
-        self.accept_button.setToolTip("Save this mask as the annotation and open the next image "
-                                      "(Shift+A on the canvas)")
+        self.accept_button.setToolTip(tooltip_with_key("Save this mask as the annotation and open the next "
+                                                       "image", ACCEPT_KEY))
         self.accept_button.clicked.connect(self.accept_and_next)
         self.skip_button = QPushButton("Skip")
-        self.skip_button.setToolTip("Skip this image (your edits are kept as a draft) and open the next "
-                                    "one (Shift+S on the canvas)")
+        self.skip_button.setToolTip(tooltip_with_key("Skip this image (your edits are kept as a draft) and "
+                                                     "open the next one", SKIP_KEY))
         self.skip_button.clicked.connect(self.skip_and_next)
         self.status_label = QLabel("No project open")
         self.status_label.setWordWrap(True)

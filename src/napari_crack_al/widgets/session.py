@@ -131,9 +131,13 @@ class AnnotationSession:
     image_layer, labels_layer : napari layers or None
         The range image and the editable crack mask (uint8, 1 = crack).
     overlay_layer : napari Image layer or None
-        The crack probability of the current image from the last model (when stored).
+        The crack probability of the current image from the last model (zeros when
+        none is stored; see :meth:`has_probability`).
     overlay_visible : bool
         Whether the probability overlay is shown (toggled with Shift+O).
+    speck_area, hole_area : int
+        Clean-up sizes in pixels (Annotate panel): smaller crack pieces are removed,
+        smaller holes in cracks are filled.
     """
 
     project_changed = Signal(object)  # Project | None
@@ -157,6 +161,8 @@ class AnnotationSession:
         self.labels_layer: Labels | None = None
         self.overlay_layer: Image | None = None
         self.overlay_visible = True
+        self.speck_area = 10  # clean-up: crack pieces smaller than this (pixels) are removed
+        self.hole_area = 10  # clean-up: holes smaller than this (pixels) are filled
         self._painted = False  # the annotator edited the mask since it was loaded
         self._advance_from_top = False  # the queue was re-ranked: "next" is its top
         self._persisted: np.ndarray | None = None  # the mask as it is on disk for current_name
@@ -456,7 +462,7 @@ class AnnotationSession:
         if layer is not None and viewer is not None and layer in viewer.layers:
             shown = bool(layer.visible)  # the eye icon may have been used
         self.set_overlay_visible(not shown)
-        if self.overlay_layer is None or viewer is None or self.overlay_layer not in viewer.layers:
+        if self.overlay_visible and not self.has_probability():
             notify.info("No crack probability for this image yet: it appears after a training round.")
         return self.overlay_visible
 
@@ -466,37 +472,53 @@ class AnnotationSession:
             self._update_overlay(self.current_name)
 
     def _update_overlay(self, name: str) -> None:
+        """Show the stored probability of ``name`` in the overlay layer (zeros when there is none).
+
+        The layer is made once, with the first image, and then only gets new data:
+        making a layer costs the UI thread a few hundred milliseconds, which must
+        not happen when a training round finishes. Zeros add nothing to the image
+        (additive blending), so an image without probability looks as without overlay.
+        """
         viewer = self.viewer
         if viewer is None or self.project is None or self.image_layer is None:
             return
         from ..core.active.round import probability_path, read_probability
 
+        shape = tuple(self.image_layer.data.shape)
         prob = None
         if probability_path(self.project, name).is_file():
             prob = read_probability(self.project, name)
+            if prob is not None and prob.shape != shape:
+                prob = None
+        has = prob is not None
+        data = prob if has else np.zeros(shape, dtype=np.float32)
+        meta = {"crack_al_name": name, "has_probability": has}
+        layer_name = OVERLAY_NAME if has else f"{OVERLAY_NAME} (none yet)"
         layers = viewer.layers
         layer = self.overlay_layer if self.overlay_layer is not None and self.overlay_layer in layers else None
-        if prob is None or prob.shape != tuple(self.image_layer.data.shape):
-            if layer is not None:
-                self._remove_layer_quietly(layer)
-            self.overlay_layer = None
-            return
-        meta = {"crack_al_name": name}
         if layer is None:
             from napari.layers import Image
 
-            layer = Image(prob, name=OVERLAY_NAME, colormap="inferno", contrast_limits=(0.0, 1.0),
+            layer = Image(data, name=layer_name, colormap="inferno", contrast_limits=(0.0, 1.0),
                           opacity=0.5, blending="additive", visible=self.overlay_visible, metadata=meta)
             layers.insert(layers.index(self.image_layer) + 1, layer)
         else:
-            layer.data = prob
+            layer.data = data
             layer.contrast_limits = (0.0, 1.0)
             layer.metadata = meta
+            layer.name = layer_name
         self.overlay_layer = layer
+        if layers.index(layer) < layers.index(self.image_layer):  # the image was added again
+            layers.move(layers.index(layer), layers.index(self.image_layer) + 1)
         if self.labels_layer is not None and self.labels_layer in layers:
             if layers.index(layer) > layers.index(self.labels_layer):
                 layers.move(layers.index(layer), layers.index(self.labels_layer))
             layers.selection.active = self.labels_layer
+
+    def has_probability(self) -> bool:
+        """Whether the overlay shows a stored probability for the current image."""
+        layer = self.overlay_layer
+        return layer is not None and bool(layer.metadata.get("has_probability"))
 
     def _remove_layer_quietly(self, layer: Any) -> None:
         viewer = self.viewer

@@ -23,35 +23,40 @@ Steps
 
 Cold start (nothing annotated yet): no training; the queue is ranked by k-center
 greedy on label-free features (:func:`iter_cold_start`).
+
+This module holds the round itself (:class:`RoundConfig`, :func:`run_round`); the pool
+helpers live in :mod:`.pool` (scoring and ranking), :mod:`.probability` (stored
+probability maps) and :mod:`.heldout` (the validation set), and are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes, fsync_dir
+from ..atomic import fsync_dir
 from ..errors import ConfigError, InputError
 from ..events import CancelToken, CheckpointEvent, MessageEvent, ProgressEvent
 from ..training.config import TrainConfig
-from .embeddings import iter_label_free_embeddings, save_embeddings
-from .scores import ImageScores, ScoreConfig, iter_score_images, scores_by_kind
-from .strategies import (
-    DIVERSITY_STRATEGIES,
-    SCORE_STRATEGIES,
-    STRATEGY_NAMES,
-    get_strategy,
-    unlabeled_candidates,
+from .heldout import HELDOUT_AUTO_META, HELDOUT_META, TRAINED_META, select_heldout
+from .pool import (
+    COLD_START_VERSION,
+    iter_cold_start,
+    iter_score_project,
+    load_images,
+    stored_scores,
 )
+from .probability import PROBABILITY_DIR, probability_path, read_probability, write_probability
+from .scores import ScoreConfig
+from .strategies import STRATEGY_NAMES, unlabeled_candidates
 
 __all__ = [
     "RoundConfig",
@@ -66,13 +71,13 @@ __all__ = [
     "COLD_START_VERSION",
     "load_images",
     "stored_scores",
+    "PROBABILITY_DIR",
+    "HELDOUT_META",
+    "HELDOUT_AUTO_META",
+    "TRAINED_META",
 ]
 
 log = logging.getLogger(__name__)
-
-HELDOUT_META = "heldout"            # set by the user: used as is
-HELDOUT_AUTO_META = "heldout_auto"  # managed here: only grows
-TRAINED_META = "trained_images"     # every image some registered round trained on
 
 
 def _num(v: object) -> bool:
@@ -198,243 +203,6 @@ class RoundFinished:
     score_seconds: float
     trained_on: list[str] = field(default_factory=list)
     heldout: list[str] = field(default_factory=list)
-
-
-COLD_START_VERSION = "cold-start"
-PROBABILITY_DIR = "probabilities"
-
-
-# ---------------------------------------------------------------------------- probability maps
-def probability_path(project: Any, name: str) -> Path:
-    """``.crack-al/probabilities/NAME.png``: the stored crack probability of an image."""
-    return Path(project.state_dir) / PROBABILITY_DIR / f"{name}.png"
-
-
-def write_probability(project: Any, name: str, probability: np.ndarray) -> Path:
-    """Store a crack probability map as a uint8 PNG (0..255), atomically."""
-    from PIL import Image
-
-    prob = np.asarray(probability, dtype=np.float32)
-    if prob.ndim != 2:
-        raise ValueError(f"probability must be 2-D, got shape {prob.shape}")
-    u8 = np.round(np.clip(np.nan_to_num(prob), 0.0, 1.0) * 255.0).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(u8).save(buf, format="PNG")
-    path = probability_path(project, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write_bytes(path, buf.getvalue())
-
-
-def read_probability(project: Any, name: str) -> np.ndarray | None:
-    """The stored crack probability of ``name`` as float32 (H, W) in [0, 1], or None.
-
-    None when no map was stored (or the file cannot be decoded; a warning is logged).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = probability_path(project, name)
-    if not path.is_file():
-        return None
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("L"), dtype=np.float32)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        log.warning("%s: cannot read the stored probability (%s)", path, exc)
-        return None
-    return arr / np.float32(255.0)
-
-
-# ---------------------------------------------------------------------------- pool helpers
-def load_images(project: Any, names: Sequence[str], *, masks: dict[str, np.ndarray] | None = None,
-                profile: str = "none") -> Iterator[tuple[str, Any]]:
-    """Read and normalise project images lazily: ``(name, TrainingImage or InputError)``."""
-    from ..range_io import read_range_image
-    from ..training.data import from_range_image
-
-    for name in names:
-        try:
-            image = read_range_image(project.image_path(name))
-            mask = None if masks is None else masks.get(name)
-            item = from_range_image(image, mask, name=name, profile=profile)
-        except InputError as exc:
-            yield name, exc
-            continue
-        yield name, item
-
-
-def stored_scores(project: Any, model_version: str | None = None) -> dict[str, dict[str, float]]:
-    """Stored scores ``{name: {kind: value}}``, only those of ``model_version`` when given."""
-    scores = project.get_scores()
-    if model_version is None:
-        return scores
-    kinds = {k for per in scores.values() for k in per}
-    keep = {k: {n for n, v in project.score_versions(k).items() if v == model_version}
-            for k in kinds}
-    out: dict[str, dict[str, float]] = {}
-    for name, per in scores.items():
-        sel = {k: v for k, v in per.items() if name in keep[k]}
-        if sel:
-            out[name] = sel
-    return out
-
-
-def _cached_images(project: Any, names: Sequence[str], cache: dict[str, Any] | None,
-                   profile: str, skipped: list[str]) -> Iterator[Any]:
-    for name in names:
-        if cache is not None and name in cache:
-            yield cache[name]
-            continue
-        for _, item in load_images(project, [name], profile=profile):
-            if isinstance(item, InputError):
-                skipped.append(str(item))
-            else:
-                yield item
-
-
-def iter_score_project(project: Any, model: Any, model_version: str, *, strategy: str = "hybrid",
-                       k: int = 5, seed: int = 0, names: Sequence[str] | None = None,
-                       student: Any = None, mc_passes: int = 0, suggest_threshold: float = 0.5,
-                       write_suggestions: bool = True, store_probabilities: bool = True,
-                       embed_annotated: bool = True, profile: str = "none",
-                       cache: dict[str, Any] | None = None, score_config: ScoreConfig | None = None,
-                       tile: int = 512, overlap: int = 64, batch_size: int = 4, device: Any = None,
-                       cancel: CancelToken | None = None) -> Generator[Any, None, list[str] | None]:
-    """Score the unlabeled images with ``model``, store everything, rank, re-sort the queue.
-
-    Per image (one pass): scores, embedding, suggestion mask (``probability >
-    suggest_threshold``) and, if asked, the probability PNG. Then every score kind is
-    stored with ``model_version`` (the strategy's score kind also as ``"score"``), the
-    embeddings are saved, the strategy ranks the current unlabeled images from the
-    stored scores and the queue is re-sorted.
-
-    Yields
-    ------
-    ProgressEvent, MessageEvent
-
-    Returns
-    -------
-    list of str or None
-        The ranking; None when cancelled (scores not stored, queue untouched; the
-        suggestions already written stay).
-    """
-    from ..project import ImageStatus
-
-    strat = get_strategy(strategy)
-    candidates = list(names) if names is not None else unlabeled_candidates(project)
-    skipped: list[str] = []
-    results: dict[str, ImageScores] = {}
-    embeddings: dict[str, np.ndarray] = {}
-    common = dict(config=score_config, tile=tile, overlap=overlap, batch_size=batch_size,
-                  device=device, cancel=cancel)
-    for ev in iter_score_images(model, _cached_images(project, candidates, cache, profile, skipped),
-                                total=len(candidates), student=student, mc_passes=mc_passes,
-                                seed=seed, **common):
-        if isinstance(ev, ImageScores):
-            results[ev.name] = ev
-            if ev.embedding is not None:
-                embeddings[ev.name] = ev.embedding
-            if write_suggestions:
-                project.set_suggestion(ev.name, ev.probability > suggest_threshold, model_version)
-            if store_probabilities:
-                write_probability(project, ev.name, ev.probability)
-        else:
-            yield ev
-    if cancel is not None and cancel.cancelled:
-        return None
-    for text in skipped:
-        yield MessageEvent(f"skipped: {text}")
-    by_kind = scores_by_kind(results)
-    for kind, values in sorted(by_kind.items()):
-        project.set_scores(values, model_version, kind=kind)
-    primary = getattr(strat, "kind", None) or SCORE_STRATEGIES.get(strategy, "crack_entropy")
-    if primary in by_kind:
-        project.set_scores(by_kind[primary], model_version, kind="score")
-
-    if strategy in DIVERSITY_STRATEGIES and embed_annotated and embeddings:
-        annotated = [r.name for r in project.records() if r.status == ImageStatus.ANNOTATED]
-        for ev in iter_score_images(model, _cached_images(project, annotated, cache, profile,
-                                                          skipped),
-                                    total=len(annotated), **common):
-            if isinstance(ev, ImageScores):
-                if ev.embedding is not None:
-                    embeddings[ev.name] = ev.embedding
-            else:
-                yield ProgressEvent(ev.done, ev.total, "embedding annotated")
-        if cancel is not None and cancel.cancelled:
-            return None
-    if embeddings:
-        save_embeddings(project.state_dir, model_version, embeddings)
-    pending = unlabeled_candidates(project)  # images annotated meanwhile are left out
-    ranking = strat.rank(pending, stored_scores(project, model_version), embeddings or None,
-                         k, seed)
-    project.set_queue_order(ranking)
-    return ranking
-
-
-def iter_cold_start(project: Any, *, k: int = 5, seed: int = 0, profile: str = "none",
-                    cancel: CancelToken | None = None) -> Generator[Any, None, list[str] | None]:
-    """Rank the unlabeled images without a model: k-center greedy on label-free features.
-
-    Annotated images (if any) are in the feature pool and count as covered centers.
-    The vectors are saved as embeddings of version ``"cold-start"``; the queue is re-sorted.
-
-    Returns
-    -------
-    list of str or None
-        The ranking; None when cancelled.
-    """
-    from ..project import ImageStatus
-
-    candidates = unlabeled_candidates(project)
-    annotated = [r.name for r in project.records() if r.status == ImageStatus.ANNOTATED]
-    skipped: list[str] = []
-    names = candidates + annotated
-    vectors = yield from iter_label_free_embeddings(
-        _cached_images(project, names, None, profile, skipped), total=len(names), cancel=cancel)
-    if vectors is None:
-        return None
-    for text in skipped:
-        yield MessageEvent(f"skipped: {text}")
-    if vectors:
-        save_embeddings(project.state_dir, COLD_START_VERSION, vectors)
-    ranking = get_strategy("kcenter").rank(candidates, {}, vectors, k, seed) if vectors \
-        else sorted(candidates)
-    project.set_queue_order(ranking)
-    return ranking
-
-
-def _stable_key(seed: int, name: str) -> str:
-    import hashlib
-
-    return hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()
-
-
-def select_heldout(project: Any, annotated: Sequence[str], config: RoundConfig) -> list[str]:
-    """The held-out images among ``annotated`` (updates meta ``"heldout_auto"``).
-
-    The user's list (meta ``"heldout"``) wins. Otherwise, once ``min_heldout_pool``
-    images are accepted, ``floor(n * heldout_fraction)`` of them are held out (every
-    5th for 0.2): images already held out stay; new ones are drawn first among the
-    images no registered model was trained on (meta ``"trained_images"``; a warm-started
-    model has seen the others), in a fixed pseudo-random order of their names (seeded).
-    """
-    annotated = list(annotated)
-    user = project.get_meta(HELDOUT_META)
-    if user:
-        return sorted(set(map(str, user)) & set(annotated))
-    kept = [n for n in (project.get_meta(HELDOUT_AUTO_META) or []) if n in set(annotated)]
-    previous = list(project.get_meta(HELDOUT_AUTO_META) or [])
-    if len(annotated) >= config.min_heldout_pool and config.heldout_fraction > 0:
-        target = int(len(annotated) * config.heldout_fraction)
-        trained = set(project.get_meta(TRAINED_META) or [])
-        pool = sorted((n for n in annotated if n not in set(kept)),
-                      key=lambda n: (n in trained, _stable_key(config.seed, n)))
-        kept += pool[:max(0, target - len(kept))]
-    # names no longer annotated are kept in the list: if re-accepted they stay held out
-    stored = list(dict.fromkeys(previous + kept))
-    if stored != previous:
-        project.set_meta(HELDOUT_AUTO_META, stored)
-    return sorted(kept)
 
 
 def _next_round(project: Any) -> int:
@@ -595,5 +363,3 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
                              heldout=[t.name for t in validation])
     yield finished
     return finished
-
-

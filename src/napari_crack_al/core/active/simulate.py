@@ -64,6 +64,7 @@ __all__ = [
     "SimulationConfig",
     "SimulationRow",
     "Arm",
+    "parse_arm",
     "simulate",
     "pair_folders",
     "split_pairs",
@@ -120,6 +121,9 @@ class SimulationConfig:
         Tiled inference settings.
     full_reference : bool
         Also run the ``"full"`` arm (same as listing it in ``strategies``).
+    arm_list : tuple of str
+        Explicit arms by name (``"random-supervised"``, ``"hybrid-semi"``, ``"full"``, ...);
+        when given it replaces the product of ``strategies`` and ``modes``.
     """
 
     train: TrainConfig
@@ -133,9 +137,20 @@ class SimulationConfig:
     tile: int = 512
     overlap: int = 64
     full_reference: bool = False
+    arm_list: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems: list[str] = []
+        if isinstance(self.arm_list, str) or not isinstance(self.arm_list, tuple):
+            problems.append(f"arm_list must be a tuple of arm names (got {self.arm_list!r})")
+        else:
+            for name in self.arm_list:
+                try:
+                    parse_arm(name)
+                except ConfigError as exc:
+                    problems.append(str(exc))
+            if len(set(self.arm_list)) != len(self.arm_list):
+                problems.append(f"arm_list has repeated arms: {', '.join(self.arm_list)}")
         if not isinstance(self.train, TrainConfig):
             problems.append(f"train must be a TrainConfig (got {type(self.train).__name__})")
         for name, options in (("strategies", SIM_STRATEGIES), ("modes", TRAIN_MODES)):
@@ -164,7 +179,10 @@ class SimulationConfig:
 
     @property
     def arms(self) -> list[Arm]:
-        """The arms in run order: every (strategy, mode), then the full reference once."""
+        """The arms in run order: ``arm_list`` if given, else every (strategy, mode), then
+        the full reference once."""
+        if self.arm_list:
+            return [parse_arm(name) for name in self.arm_list]
         out = [Arm(s, m) for s in self.strategies if s != FULL_STRATEGY for m in self.modes]
         if self.full_reference or FULL_STRATEGY in self.strategies:
             out.append(Arm(FULL_STRATEGY, "supervised"))
@@ -174,6 +192,24 @@ class SimulationConfig:
     def labels_needed(self) -> int:
         """Training images an active arm annotates: ``initial + (rounds - 1) * per_round``."""
         return self.initial + (self.rounds - 1) * self.per_round
+
+
+def parse_arm(name: str) -> Arm:
+    """The :class:`Arm` called ``name`` (``"full"`` or ``"STRATEGY-MODE"``).
+
+    Raises
+    ------
+    ConfigError
+        Unknown strategy or mode; the message lists the valid ones.
+    """
+    if name == FULL_STRATEGY:
+        return Arm(FULL_STRATEGY, "supervised")
+    strategy, _, mode = str(name).rpartition("-")
+    if strategy not in SIM_STRATEGIES or strategy == FULL_STRATEGY or mode not in TRAIN_MODES:
+        raise ConfigError(f"unknown arm {name!r}: expected 'full' or STRATEGY-MODE with a "
+                          f"strategy in {', '.join(s for s in SIM_STRATEGIES if s != 'full')} "
+                          f"and a mode in {', '.join(TRAIN_MODES)}")
+    return Arm(strategy, mode)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ Definitions (see ``docs/export.md`` for the tolerances measured on test shapes):
   :data:`ORIENTATION_TOLERANCE_DEG` of the image vertical axis = rows = driving
   direction), ``transverse`` (within the tolerance of the horizontal axis) or
   ``diagonal``.
+
+This module labels the cracks, measures their regions (distances, holes,
+orientation) and sums them per image; the skeleton graph analysis is in
+:mod:`.skeleton_graph`, the result types in :mod:`.crack_types` (re-exported here).
 """
 
 from __future__ import annotations
@@ -44,14 +48,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..errors import ConfigError, MaskError
+from .crack_types import ORIENTATIONS, CrackMeasurement, ImageCrackSummary
+from .skeleton_graph import analyse_skeleton
 
 __all__ = [
     "ORIENTATIONS",
@@ -70,8 +73,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Orientation classes, in the order summaries list them.
-ORIENTATIONS = ("longitudinal", "transverse", "diagonal", "alligator", "irregular")
 #: Largest angle (degrees) between the principal axis and the image axis of a class.
 ORIENTATION_TOLERANCE_DEG = 20.0
 #: Minor/major variance ratio of the skeleton above which a crack is "irregular".
@@ -83,102 +84,7 @@ ALLIGATOR_MIN_BRANCH_POINTS = 4
 #: ... and at most this many pixels of length per branch point.
 ALLIGATOR_MAX_LENGTH_PER_BRANCH_POINT = 50.0
 
-_SQRT2 = math.sqrt(2.0)
 _EIGHT = np.ones((3, 3), dtype=bool)
-
-
-@dataclass(frozen=True)
-class CrackMeasurement:
-    """Measurements of one crack (connected component of a mask).
-
-    Attributes
-    ----------
-    label : int
-        1-based crack number (the value of this crack in :func:`label_cracks`).
-    area_px : int
-        Pixels of the crack.
-    length_px : float
-        Skeleton length in pixels.
-    mean_width_px, max_width_px : float
-        Mean and maximum width in pixels along the skeleton.
-    n_segments : int
-        Skeleton paths between junctions and free ends.
-    n_branch_points : int
-        Junctions with three or more branches.
-    n_cycles : int
-        Enclosed holes of at least ``min_area`` pixels.
-    orientation : str
-        One of :data:`ORIENTATIONS`.
-    angle_deg : float
-        Angle of the principal axis from the image horizontal axis, in [0, 90]
-        (0 = along the columns = transverse, 90 = along the rows = longitudinal).
-    bbox : tuple of int
-        ``(min_row, min_col, max_row, max_col)``, max exclusive.
-    area_mm2, length_mm, mean_width_mm, max_width_mm : float or None
-        The same in millimetres (square millimetres for the area) when the pixel
-        size is known, else None.
-    """
-
-    label: int
-    area_px: int
-    length_px: float
-    mean_width_px: float
-    max_width_px: float
-    n_segments: int
-    n_branch_points: int
-    n_cycles: int
-    orientation: str
-    angle_deg: float
-    bbox: tuple[int, int, int, int]
-    area_mm2: float | None = None
-    length_mm: float | None = None
-    mean_width_mm: float | None = None
-    max_width_mm: float | None = None
-
-
-@dataclass(frozen=True)
-class ImageCrackSummary:
-    """Crack measurements of one image, summed over its cracks.
-
-    Attributes
-    ----------
-    n_cracks : int
-        Number of cracks measured.
-    total_area_px : int
-        Crack pixels (of the measured cracks).
-    total_length_px : float
-        Sum of the crack lengths.
-    mean_width_px : float
-        Length-weighted mean of the cracks' mean widths (0 without cracks).
-    max_width_px : float
-        Largest crack width (0 without cracks).
-    n_longitudinal, n_transverse, n_diagonal, n_alligator, n_irregular : int
-        Cracks per orientation class.
-    crack_area_fraction : float or None
-        ``total_area_px / (H * W)`` when the image shape is given.
-    total_length_mm, mean_width_mm, max_width_mm : float or None
-        In millimetres when the pixel size is known.
-    """
-
-    n_cracks: int
-    total_area_px: int
-    total_length_px: float
-    mean_width_px: float
-    max_width_px: float
-    n_longitudinal: int
-    n_transverse: int
-    n_diagonal: int
-    n_alligator: int
-    n_irregular: int
-    crack_area_fraction: float | None = None
-    total_length_mm: float | None = None
-    mean_width_mm: float | None = None
-    max_width_mm: float | None = None
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Number of cracks per orientation class (every class of :data:`ORIENTATIONS`)."""
-        return {name: int(getattr(self, f"n_{name}")) for name in ORIENTATIONS}
 
 
 def check_pixel_size(pixel_size_mm: float | None) -> float | None:
@@ -239,25 +145,6 @@ def label_cracks(mask: np.ndarray, *, min_area: int = 5) -> tuple[np.ndarray, in
     return remap[labels], int(keep.sum())
 
 
-def _skeleton_graph(skel: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Nodes (rows, cols) and undirected edges (u, v, weight) of a skeleton image."""
-    h, w = skel.shape
-    rows, cols = np.nonzero(skel)
-    idx = np.full((h + 2, w + 2), -1, dtype=np.int64)
-    idx[rows + 1, cols + 1] = np.arange(rows.size)
-    r1, c1 = rows + 1, cols + 1
-    us, vs, ws = [], [], []
-    for dr, dc, weight in ((0, 1, 1.0), (1, 0, 1.0), (1, 1, _SQRT2), (1, -1, _SQRT2)):
-        other = idx[r1 + dr, c1 + dc]
-        ok = other >= 0
-        if dr and dc:  # diagonal: skip when a 4-connected path through a shared neighbour exists
-            ok &= (idx[r1, c1 + dc] < 0) & (idx[r1 + dr, c1] < 0)
-        us.append(np.nonzero(ok)[0])
-        vs.append(other[ok])
-        ws.append(np.full(int(ok.sum()), weight))
-    return rows, cols, np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
-
-
 def _count_holes(labels: np.ndarray, slices: list, n: int, min_area: int) -> np.ndarray:
     """Holes (enclosed 4-connected background regions >= min_area px) per crack label.
 
@@ -303,59 +190,6 @@ def _distance(labels: np.ndarray, slices: list) -> np.ndarray:
         comp = labels[box] == lab
         dist[box][comp] = ndi.distance_transform_edt(comp)[comp]
     return dist
-
-
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, a: int) -> int:
-        while self.parent[a] != a:
-            self.parent[a] = self.parent[self.parent[a]]
-            a = self.parent[a]
-        return a
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
-def _end_extension(fg: np.ndarray, skel: np.ndarray, r: int, c: int, d: float, deg: int) -> float:
-    """Length from a free end of the skeleton to the edge of the crack, along the skeleton.
-
-    The direction points from the skeleton pixels within 3 pixels of the end to the
-    end; a ray from the end pixel's centre is walked through the pixel grid until it
-    enters background (exact cell traversal), capped at ``2 d + 1``. An isolated
-    skeleton pixel (a blob) extends ``d - 0.5`` both ways.
-    """
-    if deg == 0:
-        return 2.0 * max(d - 0.5, 0.0)
-    h, w = skel.shape
-    r0, r1, c0, c1 = max(r - 3, 0), min(r + 4, h), max(c - 3, 0), min(c + 4, w)
-    nr, nc = np.nonzero(skel[r0:r1, c0:c1])
-    dr = r - (nr.sum() + r0 * nr.size - r) / max(nr.size - 1, 1)
-    dc = c - (nc.sum() + c0 * nc.size - c) / max(nc.size - 1, 1)
-    norm = math.hypot(dr, dc)
-    if norm < 1e-9:
-        return max(d - 0.5, 0.0)
-    dr, dc = dr / norm, dc / norm
-    cap = 2.0 * d + 1.0
-    step_r, step_c = (1 if dr > 0 else -1), (1 if dc > 0 else -1)
-    t_r = 0.5 / abs(dr) if abs(dr) > 1e-12 else math.inf
-    t_c = 0.5 / abs(dc) if abs(dc) > 1e-12 else math.inf
-    delta_r = 1.0 / abs(dr) if abs(dr) > 1e-12 else math.inf
-    delta_c = 1.0 / abs(dc) if abs(dc) > 1e-12 else math.inf
-    cr, cc = r, c
-    while True:
-        if t_r < t_c:
-            cr, t, t_r = cr + step_r, t_r, t_r + delta_r
-        else:
-            cc, t, t_c = cc + step_c, t_c, t_c + delta_c
-        if t >= cap:
-            return cap
-        if not (0 <= cr < h and 0 <= cc < w) or not fg[cr, cc]:
-            return t
 
 
 def _orientation(rows: np.ndarray, cols: np.ndarray) -> tuple[str, float]:
@@ -421,126 +255,8 @@ def measure_cracks(mask: np.ndarray, *, pixel_size_mm: float | None = None,
     areas = np.bincount(labels.ravel(), minlength=n + 1)
     cycles = _count_holes(labels, slices, n, min_area)
 
-    rows, cols, u, v, wts = _skeleton_graph(skel)
-    n_nodes = rows.size
-    node_lab = labels[rows, cols]
-    node_d = dist[rows, cols]
-    deg = np.bincount(u, minlength=n_nodes) + np.bincount(v, minlength=n_nodes)
-    branch = deg >= 3
-
-    # Local width: 2d - 1, or 2d where a 4-neighbour off the skeleton is as far from the edge.
-    flat = np.zeros(n_nodes, dtype=bool)
-    dpad = np.pad(np.where(skel, -1.0, dist), 1)
-    for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-        flat |= dpad[rows + 1 + dr, cols + 1 + dc] >= node_d - 1e-6
-    width = np.where(flat, 2.0 * node_d, 2.0 * node_d - 1.0)
-
-    # Pieces: junction clusters (connected branch pixels) and chunks (paths of pixels with at
-    # most two neighbours).
-    same = branch[u] == branch[v]
-    graph = coo_matrix((np.ones(int(same.sum())), (u[same], v[same])), shape=(n_nodes, n_nodes))
-    _, piece = connected_components(graph, directed=False)
-    n_pieces = int(piece.max()) + 1 if n_nodes else 0
-    piece_is_junction = np.zeros(n_pieces, dtype=bool)
-    piece_is_junction[piece[branch]] = True
-    piece_len = np.bincount(piece[u[same]], weights=wts[same],
-                            minlength=n_pieces).astype(float)
-    piece_radius = np.zeros(n_pieces)
-    np.maximum.at(piece_radius, piece, node_d)
-    piece_lab = np.zeros(n_pieces, dtype=np.int64)
-    piece_lab[piece] = node_lab
-
-    link = ~same  # edges joining a chunk pixel to a junction pixel
-    lu, lv, lw = u[link], v[link], wts[link]
-    link_chunk = np.where(branch[lu], piece[lv], piece[lu])
-    link_junc = np.where(branch[lu], piece[lu], piece[lv])
-    piece_len += np.bincount(link_chunk, weights=lw, minlength=n_pieces)
-    chunk_links: dict[int, list[int]] = {}
-    for c, j in zip(link_chunk.tolist(), link_junc.tolist()):
-        chunk_links.setdefault(c, []).append(j)
-
-    dropped = np.zeros(n_pieces, dtype=bool)
-    uf = _UnionFind(n_pieces)
-    # Side branches (one junction, one free end) shorter than the local crack width; a
-    # junction always keeps its two longest branches.
-    branches: dict[int, list[int]] = {}
-    for c, js in chunk_links.items():
-        for j in js:
-            branches.setdefault(j, []).append(c)
-    for j, cs in branches.items():
-        short = sorted((c for c in cs if len(chunk_links[c]) == 1
-                        and piece_len[c] <= 2.0 * piece_radius[j]), key=lambda c: piece_len[c])
-        for c in short[:max(0, len(cs) - 2)]:
-            dropped[c] = True
-    # Short links between junctions (and tiny loops): merge the junctions.
-    two = sorted((c for c, js in chunk_links.items() if len(js) == 2), key=lambda c: piece_len[c])
-    for c in two:
-        a, b = (uf.find(j) for j in chunk_links[c])
-        ra = piece_radius[a]
-        rb = piece_radius[b]
-        if piece_len[c] <= ra + rb + 1.0:
-            dropped[c] = True
-            uf.union(a, b)
-            root = uf.find(a)
-            piece_radius[root] = max(ra, rb)
-
-    # Branches per merged junction.
-    junc_deg: dict[int, int] = {}
-    for c, js in chunk_links.items():
-        if dropped[c]:
-            continue
-        for j in js:
-            root = uf.find(j)
-            junc_deg[root] = junc_deg.get(root, 0) + 1
-    n_branch = np.zeros(n + 1, dtype=np.int64)
-    for root, d in junc_deg.items():
-        if d >= 3:
-            n_branch[piece_lab[root]] += 1
-
-    # Segments: kept chunks joined through junctions that have exactly two branches.
-    kept_chunks = np.nonzero(~piece_is_junction & ~dropped)[0]
-    au, av = [], []
-    for c, js in chunk_links.items():
-        if dropped[c]:
-            continue
-        for j in js:
-            root = uf.find(j)
-            if junc_deg.get(root, 0) == 2:
-                au.append(c)
-                av.append(root)
-    aux = coo_matrix((np.ones(len(au)), (au, av)), shape=(n_pieces, n_pieces))
-    _, seg_id = connected_components(aux, directed=False)
-    n_segments = np.zeros(n + 1, dtype=np.int64)
-    if kept_chunks.size:
-        seg_ids = np.unique(seg_id[kept_chunks])
-        first_chunk = {}
-        for c in kept_chunks.tolist():
-            first_chunk.setdefault(int(seg_id[c]), c)
-        for s in seg_ids.tolist():
-            n_segments[piece_lab[first_chunk[s]]] += 1
-
-    # Length: all skeleton edges, minus dropped side branches, plus the free-end extensions.
-    length = np.bincount(node_lab[u], weights=wts, minlength=n + 1).astype(float)
-    spur = dropped & ~piece_is_junction
-    for c in np.nonzero(spur)[0].tolist():
-        if len(chunk_links.get(c, [])) == 1:
-            length[piece_lab[c]] -= piece_len[c]
-    node_kept = ~spur[piece]
-    free_end = node_kept & ~branch & (deg <= 1)
-    ends = np.nonzero(free_end)[0]
-    ext = np.array([_end_extension(fg, skel, int(rows[i]), int(cols[i]), float(node_d[i]),
-                                   int(deg[i])) for i in ends.tolist()], dtype=float)
-    length += np.bincount(node_lab[ends], weights=ext, minlength=n + 1)
-    length = np.maximum(length, 0.0)
-
-    # Width statistics over kept skeleton pixels away from junctions (all pixels when none).
-    use = node_kept & ~branch
-    has_use = np.bincount(node_lab[use], minlength=n + 1) > 0
-    use |= ~has_use[node_lab]
-    cnt = np.bincount(node_lab[use], minlength=n + 1)
-    mean_w = np.bincount(node_lab[use], weights=width[use], minlength=n + 1) / np.maximum(cnt, 1)
-    max_w = np.zeros(n + 1)
-    np.maximum.at(max_w, node_lab[use], width[use])
+    rows, cols, node_lab, length, mean_w, max_w, n_branch, n_segments = analyse_skeleton(
+        labels, fg, skel, dist, n)
 
     order = np.argsort(node_lab, kind="stable")
     bounds = np.searchsorted(node_lab[order], np.arange(n + 2))

@@ -11,30 +11,37 @@ Every operation opens a short-lived SQLite connection, so a :class:`Project`
 may be used from the UI thread and from worker threads at once, and by several
 processes (napari and the command line) at once. Mask files are written
 atomically *before* the record that refers to them is committed.
+
+This module holds the life cycle of a project (create, open, the folder lock), the
+database access and the crash-safe writes of masks (drafts, accept, skip,
+suggestions). The read side is mixed in from :mod:`._catalog` (images, records,
+paths, reading masks), :mod:`._ranking` (scores, queue order) and :mod:`._meta`
+(meta values, model registry).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..atomic import fsync_dir
-from ..errors import ConfigError, ImageReadError, InputError, MaskError, ProjectError
-from ..mask_io import read_mask, write_mask
+from ..errors import InputError, MaskError, ProjectError
+from ..mask_io import write_mask
 from . import _database
-from ._files import ProjectLock, image_shape, is_temp_file, remove_temp_files
-from .records import ImageRecord, ImageStatus, UnknownImageError, as_bool_mask, edit_fraction
+from ._catalog import MASK_SUFFIX, CatalogMixin
+from ._files import ProjectLock, is_temp_file, remove_temp_files
+from ._meta import MetaMixin, _check_pixel_size, _check_version
+from ._ranking import RankingMixin
+from .records import ImageRecord, ImageStatus, as_bool_mask, edit_fraction
 
 __all__ = ["Project", "STATE_DIRNAME", "DB_FILENAME", "MASK_SUFFIX", "is_temp_file"]
 
@@ -43,23 +50,10 @@ logger = logging.getLogger(__name__)
 STATE_DIRNAME = ".crack-al"
 DB_FILENAME = "project.sqlite"
 LOCK_FILENAME = "project.lock"
-MASK_SUFFIX = ".png"
 _CREATE_TMP = ".project.sqlite.tmp-create"
-_COLUMNS = ("name, filename, status, queue_position, score, score_model_version, "
-            "suggestion_model_version, annotation_seconds, edit_fraction, updated_at, "
-            "suggestion_file_version")
-_QUEUE = "ORDER BY queue_position, name"
 
 
-def _row_to_record(row: Sequence[Any]) -> ImageRecord:
-    return ImageRecord(name=row[0], filename=row[1], status=ImageStatus(row[2]),
-                       queue_position=int(row[3]), score=row[4], score_model_version=row[5],
-                       suggestion_model_version=row[6], annotation_seconds=float(row[7]),
-                       edit_fraction=row[8], updated_at=float(row[9]),
-                       suggestion_file_version=row[10])
-
-
-class Project:
+class Project(CatalogMixin, RankingMixin, MetaMixin):
     """A crack-annotation project folder.
 
     Use :meth:`create` or :meth:`open`; the constructor does not touch the disk.
@@ -206,14 +200,6 @@ class Project:
         return remove_temp_files((self.annotations_dir, self.suggestions_dir, self.drafts_dir,
                                   self.state_dir))
 
-    def _list_images(self) -> list[Path]:
-        from ..range_io import list_images
-
-        try:
-            return list_images(self.images_dir)
-        except ImageReadError as exc:
-            raise ProjectError(exc.path, exc.problem) from exc
-
     def _build_database(self, paths: Sequence[Path], pixel_size_mm: float | None) -> None:
         now = time.time()
         rows = []
@@ -232,157 +218,11 @@ class Project:
         """One write transaction, rolled back on any error."""
         return _database.transaction(self.db_path)
 
-    def _require(self, conn: sqlite3.Connection, name: str) -> ImageRecord:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM images WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise UnknownImageError(self.images_dir, name)
-        return _row_to_record(row)
-
-    def _require_names(self, conn: sqlite3.Connection, names: Sequence[str]) -> None:
-        known = {r[0] for r in conn.execute("SELECT name FROM images")}
-        for name in names:
-            if name not in known:
-                raise UnknownImageError(self.images_dir, name)
-
     def integrity_check(self) -> list[str]:
         """Run SQLite's full ``PRAGMA integrity_check``; return the problems (empty when intact)."""
         return _database.integrity_check(self.db_path)
 
-    # ------------------------------------------------------------------ images and records
-    def refresh(self) -> list[str]:
-        """Register images added to ``images/`` since the last refresh, at the end of the queue.
-
-        An image whose file was replaced by one of another format (same name)
-        gets its file name updated. Images whose file disappeared are kept.
-
-        Returns
-        -------
-        list of str
-            Names of the newly registered images.
-        """
-        paths = self._list_images()
-        now = time.time()
-        with self._transaction() as conn:
-            known = dict(conn.execute("SELECT name, filename FROM images").fetchall())
-            start = conn.execute("SELECT COALESCE(MAX(queue_position), -1) + 1 "
-                                 "FROM images").fetchone()[0]
-            new = []
-            for p in paths:
-                if p.stem not in known:
-                    new.append(p)
-                elif known[p.stem] != p.name and not (self.images_dir / known[p.stem]).exists():
-                    conn.execute("UPDATE images SET filename = ?, updated_at = ? WHERE name = ?",
-                                 (p.name, now, p.stem))
-            conn.executemany(
-                "INSERT INTO images (name, filename, status, queue_position, added_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(p.stem, p.name,
-                  ImageStatus.ANNOTATED.value if self.annotation_path(p.stem, check=False).is_file()
-                  else ImageStatus.NEW.value, start + i, now, now) for i, p in enumerate(new)])
-        if new:
-            logger.info("registered %d new image(s) in %s", len(new), self.root)
-        return [p.stem for p in new]
-
-    def names(self) -> list[str]:
-        """Image names in queue order."""
-        with self._connect() as conn:
-            return [r[0] for r in conn.execute(f"SELECT name FROM images {_QUEUE}")]
-
-    def records(self) -> list[ImageRecord]:
-        """All image records in queue order."""
-        with self._connect() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM images {_QUEUE}").fetchall()
-        return [_row_to_record(r) for r in rows]
-
-    def record(self, name: str) -> ImageRecord:
-        """The record of one image.
-
-        Raises
-        ------
-        UnknownImageError
-            No such image (both a ProjectError and a KeyError).
-        """
-        with self._connect() as conn:
-            return self._require(conn, name)
-
-    def counts(self) -> dict[str, int]:
-        """Number of images per status (every status present, zeros included)."""
-        out = {s.value: 0 for s in ImageStatus}
-        with self._connect() as conn:
-            for status, n in conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status"):
-                out[status] = int(n)
-        return out
-
-    def image_path(self, name: str) -> Path:
-        """Path of the image file of ``name``."""
-        return self.images_dir / self.record(name).filename
-
-    def image_shape(self, name: str) -> tuple[int, int]:
-        """(H, W) of the image, read from the file header where possible.
-
-        Raises
-        ------
-        ImageReadError
-            The image file is missing or unreadable.
-        """
-        return image_shape(self.image_path(name))
-
-    def annotation_path(self, name: str, *, check: bool = True) -> Path:
-        """``annotations/NAME.png`` (``check``: raise for an unknown name)."""
-        if check:
-            self.record(name)
-        return self.annotations_dir / f"{name}{MASK_SUFFIX}"
-
-    def suggestion_path(self, name: str, *, check: bool = True) -> Path:
-        """``.crack-al/suggestions/NAME.png``."""
-        if check:
-            self.record(name)
-        return self.suggestions_dir / f"{name}{MASK_SUFFIX}"
-
-    def draft_path(self, name: str, *, check: bool = True) -> Path:
-        """``.crack-al/drafts/NAME.png``."""
-        if check:
-            self.record(name)
-        return self.drafts_dir / f"{name}{MASK_SUFFIX}"
-
-    # ------------------------------------------------------------------ masks
-    @staticmethod
-    def _read_if_exists(path: Path) -> np.ndarray | None:
-        return read_mask(path) if path.is_file() else None
-
-    def read_annotation(self, name: str) -> np.ndarray | None:
-        """The accepted mask of ``name`` (bool), or None when there is none."""
-        return self._read_if_exists(self.annotation_path(name))
-
-    def read_suggestion(self, name: str) -> np.ndarray | None:
-        """The model's suggested mask of ``name`` (bool), or None."""
-        return self._read_if_exists(self.suggestion_path(name))
-
-    def read_draft(self, name: str) -> np.ndarray | None:
-        """The unaccepted draft of ``name`` (bool), or None."""
-        return self._read_if_exists(self.draft_path(name))
-
-    def has_draft(self, name: str) -> bool:
-        """Whether ``name`` has a saved draft."""
-        return self.draft_path(name).is_file()
-
-    def mask_for_editing(self, name: str) -> tuple[np.ndarray | None, str]:
-        """The mask to put in front of the annotator, and where it came from.
-
-        Returns
-        -------
-        (mask or None, source)
-            ``source`` is the first of ``"draft"``, ``"annotation"``, ``"suggestion"``
-            that exists, else ``(None, "empty")``.
-        """
-        self.record(name)
-        for source, folder in (("draft", self.drafts_dir), ("annotation", self.annotations_dir),
-                               ("suggestion", self.suggestions_dir)):
-            mask = self._read_if_exists(folder / f"{name}{MASK_SUFFIX}")
-            if mask is not None:
-                return mask, source
-        return None, "empty"
-
+    # ------------------------------------------------------------------ writing masks
     def _checked_mask(self, name: str, mask: object, path: Path) -> np.ndarray:
         """``mask`` as bool, checked against the image's shape (when the image is readable)."""
         arr = as_bool_mask(mask, path=path)
@@ -523,186 +363,9 @@ class Project:
                     "updated_at = ? "
                     "WHERE name = ?", (model_version, model_version, time.time(), name))
 
-    # ------------------------------------------------------------------ scores and queue
-    def set_scores(self, scores: Mapping[str, float], model_version: str,
-                   kind: str = "score") -> None:
-        """Store one score per image for ``kind`` (all in one transaction).
-
-        ``kind="score"`` also becomes the record's ``score`` / ``score_model_version``.
-
-        Raises
-        ------
-        UnknownImageError
-            A name is not in the project (nothing is written).
-        ValueError
-            A value is not a finite number, or ``kind`` is empty.
-        """
-        _check_version(model_version)
-        if not isinstance(kind, str) or not kind:
-            raise ValueError(f"score kind must be a non-empty string, got {kind!r}")
-        values = []
-        for name, value in scores.items():
-            v = float(value)
-            if not math.isfinite(v):
-                raise ValueError(f"score {kind!r} of {name!r} is not finite ({value!r})")
-            values.append((name, v))
-        now = time.time()
-        with self._transaction() as conn:
-            self._require_names(conn, [n for n, _ in values])
-            conn.executemany(
-                "INSERT INTO scores (name, kind, value, model_version, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (name, kind) DO UPDATE SET value = excluded.value, "
-                "model_version = excluded.model_version, updated_at = excluded.updated_at",
-                [(n, kind, v, model_version, now) for n, v in values])
-            if kind == "score":
-                conn.executemany("UPDATE images SET score = ?, score_model_version = ?, "
-                                 "updated_at = ? WHERE name = ?",
-                                 [(v, model_version, now, n) for n, v in values])
-
-    def get_scores(self, kind: str | None = None) -> dict[str, dict[str, float]]:
-        """Stored scores as ``{name: {kind: value}}`` (only ``kind`` when given)."""
-        query = "SELECT name, kind, value FROM scores"
-        args: tuple[str, ...] = ()
-        if kind is not None:
-            query += " WHERE kind = ?"
-            args = (kind,)
-        out: dict[str, dict[str, float]] = {}
-        with self._connect() as conn:
-            for name, k, value in conn.execute(query + " ORDER BY name, kind", args):
-                out.setdefault(name, {})[k] = float(value)
-        return out
-
-    def score_versions(self, kind: str = "score") -> dict[str, str]:
-        """Model version that produced each stored score of ``kind``: ``{name: version}``."""
-        with self._connect() as conn:
-            return dict(conn.execute("SELECT name, model_version FROM scores WHERE kind = ?",
-                                     (kind,)).fetchall())
-
-    def set_queue_order(self, names: Sequence[str]) -> None:
-        """Put ``names`` first, in this order; the other images keep their order after them.
-
-        Repeated names count once. Raises :class:`UnknownImageError` for an unknown name.
-        """
-        wanted = list(dict.fromkeys(names))
-        with self._transaction() as conn:
-            self._require_names(conn, wanted)
-            current = [r[0] for r in conn.execute(f"SELECT name FROM images {_QUEUE}")]
-            chosen = set(wanted)
-            order = wanted + [n for n in current if n not in chosen]
-            conn.executemany("UPDATE images SET queue_position = ? WHERE name = ?",
-                             [(i, n) for i, n in enumerate(order)])
-
-    def next_name(self, after: str | None = None) -> str | None:
-        """The next image in queue order whose status is new or suggested.
-
-        With ``after``, the search starts behind that image and wraps around to
-        the start of the queue (``after`` itself is never returned). None when no
-        image waits.
-        """
-        with self._connect() as conn:
-            rows = conn.execute(f"SELECT name, status FROM images {_QUEUE}").fetchall()
-            if after is not None:
-                idx = next((i for i, r in enumerate(rows) if r[0] == after), None)
-                if idx is None:
-                    raise UnknownImageError(self.images_dir, after)
-                rows = rows[idx + 1:] + rows[:idx]
-        pending = {ImageStatus.NEW.value, ImageStatus.SUGGESTED.value}
-        return next((name for name, status in rows if status in pending), None)
-
-    # ------------------------------------------------------------------ meta
-    def get_meta(self, key: str, default: Any = None) -> Any:
-        """The JSON value stored under ``key``, or ``default``."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
-
-    def set_meta(self, key: str, value: Any) -> None:
-        """Store a JSON-serialisable ``value`` under ``key`` (ValueError otherwise)."""
-        try:
-            text = json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"meta value for {key!r} is not JSON-serialisable ({exc})") from exc
-        with self._transaction() as conn:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, text))
-
-    @property
-    def pixel_size_mm(self) -> float | None:
-        """Size of one pixel in millimetres (None when unknown)."""
-        value = self.get_meta("pixel_size_mm")
-        return None if value is None else float(value)
-
-    @pixel_size_mm.setter
-    def pixel_size_mm(self, value: float | None) -> None:
-        _check_pixel_size(value)
-        self.set_meta("pixel_size_mm", None if value is None else float(value))
-
-    # ------------------------------------------------------------------ models
-    def add_model(self, version: str, path: str | Path, *, round: int,
-                  metrics: Mapping[str, float]) -> None:
-        """Register a trained model (``path`` is stored relative to the root when inside it).
-
-        Raises
-        ------
-        ProjectError
-            ``version`` is already registered.
-        """
-        _check_version(version)
-        path = Path(path)
-        with contextlib.suppress(ValueError):
-            path = path.resolve().relative_to(self.root.resolve())
-        try:
-            metrics_json = json.dumps({str(k): float(v) for k, v in dict(metrics).items()})
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"metrics of model {version!r} must map names to numbers ({exc})") \
-                from exc
-        with self._transaction() as conn:
-            if conn.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone():
-                raise ProjectError(self.db_path, f"model version {version!r} is already registered")
-            conn.execute("INSERT INTO models (version, path, round, metrics, created_at) "
-                         "VALUES (?, ?, ?, ?, ?)",
-                         (version, path.as_posix(), int(round), metrics_json, time.time()))
-
-    def models(self) -> list[dict[str, Any]]:
-        """Registered models, oldest first.
-
-        Returns
-        -------
-        list of dict
-            Keys ``version``, ``path`` (absolute), ``round``, ``metrics``, ``created_at``.
-        """
-        with self._connect() as conn:
-            rows = conn.execute("SELECT version, path, round, metrics, created_at FROM models "
-                                "ORDER BY created_at, rowid").fetchall()
-        return [{"version": v, "path": self.root / p, "round": int(r), "metrics": json.loads(m),
-                 "created_at": float(c)} for v, p, r, m, c in rows]
-
-    def current_model(self) -> dict[str, Any] | None:
-        """The most recently registered model, or None."""
-        models = self.models()
-        return models[-1] if models else None
-
-
-def _check_pixel_size(value: float | None) -> None:
-    if value is None:
-        return
-    try:
-        ok = math.isfinite(float(value)) and float(value) > 0
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ConfigError("pixel_size_mm must be a positive number of millimetres or None; "
-                          f"got {value!r}")
-
 
 def _check_seconds(seconds: float) -> float:
     s = float(seconds)
     if not math.isfinite(s) or s < 0:
         raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
     return s
-
-
-def _check_version(version: str) -> None:
-    if not isinstance(version, str) or not version:
-        raise ValueError(f"model version must be a non-empty string, got {version!r}")

@@ -1,0 +1,195 @@
+"""Scoring and ranking the pool of unlabeled images of a project (with or without a model).
+
+:func:`iter_score_project` scores every unlabeled image with a trained model, stores
+the scores, suggestions and probability maps, ranks the images with a strategy and
+re-sorts the queue; :func:`iter_cold_start` ranks them without a model (k-center
+greedy on label-free features). :func:`load_images` and :func:`stored_scores` are
+the helpers they share with :mod:`.round`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..events import CancelToken, MessageEvent, ProgressEvent
+from .embeddings import iter_label_free_embeddings, save_embeddings
+from .probability import write_probability
+from .scores import ImageScores, ScoreConfig, iter_score_images, scores_by_kind
+from .strategies import (
+    DIVERSITY_STRATEGIES,
+    SCORE_STRATEGIES,
+    get_strategy,
+    unlabeled_candidates,
+)
+
+__all__ = [
+    "COLD_START_VERSION",
+    "load_images",
+    "stored_scores",
+    "iter_score_project",
+    "iter_cold_start",
+]
+
+COLD_START_VERSION = "cold-start"
+
+
+def load_images(project: Any, names: Sequence[str], *, masks: dict[str, np.ndarray] | None = None,
+                profile: str = "none") -> Iterator[tuple[str, Any]]:
+    """Read and normalise project images lazily: ``(name, TrainingImage or InputError)``."""
+    from ..range_io import read_range_image
+    from ..training.data import from_range_image
+
+    for name in names:
+        try:
+            image = read_range_image(project.image_path(name))
+            mask = None if masks is None else masks.get(name)
+            item = from_range_image(image, mask, name=name, profile=profile)
+        except InputError as exc:
+            yield name, exc
+            continue
+        yield name, item
+
+
+def stored_scores(project: Any, model_version: str | None = None) -> dict[str, dict[str, float]]:
+    """Stored scores ``{name: {kind: value}}``, only those of ``model_version`` when given."""
+    scores = project.get_scores()
+    if model_version is None:
+        return scores
+    kinds = {k for per in scores.values() for k in per}
+    keep = {k: {n for n, v in project.score_versions(k).items() if v == model_version}
+            for k in kinds}
+    out: dict[str, dict[str, float]] = {}
+    for name, per in scores.items():
+        sel = {k: v for k, v in per.items() if name in keep[k]}
+        if sel:
+            out[name] = sel
+    return out
+
+
+def _cached_images(project: Any, names: Sequence[str], cache: dict[str, Any] | None,
+                   profile: str, skipped: list[str]) -> Iterator[Any]:
+    for name in names:
+        if cache is not None and name in cache:
+            yield cache[name]
+            continue
+        for _, item in load_images(project, [name], profile=profile):
+            if isinstance(item, InputError):
+                skipped.append(str(item))
+            else:
+                yield item
+
+
+def iter_score_project(project: Any, model: Any, model_version: str, *, strategy: str = "hybrid",
+                       k: int = 5, seed: int = 0, names: Sequence[str] | None = None,
+                       student: Any = None, mc_passes: int = 0, suggest_threshold: float = 0.5,
+                       write_suggestions: bool = True, store_probabilities: bool = True,
+                       embed_annotated: bool = True, profile: str = "none",
+                       cache: dict[str, Any] | None = None, score_config: ScoreConfig | None = None,
+                       tile: int = 512, overlap: int = 64, batch_size: int = 4, device: Any = None,
+                       cancel: CancelToken | None = None) -> Generator[Any, None, list[str] | None]:
+    """Score the unlabeled images with ``model``, store everything, rank, re-sort the queue.
+
+    Per image (one pass): scores, embedding, suggestion mask (``probability >
+    suggest_threshold``) and, if asked, the probability PNG. Then every score kind is
+    stored with ``model_version`` (the strategy's score kind also as ``"score"``), the
+    embeddings are saved, the strategy ranks the current unlabeled images from the
+    stored scores and the queue is re-sorted.
+
+    Yields
+    ------
+    ProgressEvent, MessageEvent
+
+    Returns
+    -------
+    list of str or None
+        The ranking; None when cancelled (scores not stored, queue untouched; the
+        suggestions already written stay).
+    """
+    from ..project import ImageStatus
+
+    strat = get_strategy(strategy)
+    candidates = list(names) if names is not None else unlabeled_candidates(project)
+    skipped: list[str] = []
+    results: dict[str, ImageScores] = {}
+    embeddings: dict[str, np.ndarray] = {}
+    common = dict(config=score_config, tile=tile, overlap=overlap, batch_size=batch_size,
+                  device=device, cancel=cancel)
+    for ev in iter_score_images(model, _cached_images(project, candidates, cache, profile, skipped),
+                                total=len(candidates), student=student, mc_passes=mc_passes,
+                                seed=seed, **common):
+        if isinstance(ev, ImageScores):
+            results[ev.name] = ev
+            if ev.embedding is not None:
+                embeddings[ev.name] = ev.embedding
+            if write_suggestions:
+                project.set_suggestion(ev.name, ev.probability > suggest_threshold, model_version)
+            if store_probabilities:
+                write_probability(project, ev.name, ev.probability)
+        else:
+            yield ev
+    if cancel is not None and cancel.cancelled:
+        return None
+    for text in skipped:
+        yield MessageEvent(f"skipped: {text}")
+    by_kind = scores_by_kind(results)
+    for kind, values in sorted(by_kind.items()):
+        project.set_scores(values, model_version, kind=kind)
+    primary = getattr(strat, "kind", None) or SCORE_STRATEGIES.get(strategy, "crack_entropy")
+    if primary in by_kind:
+        project.set_scores(by_kind[primary], model_version, kind="score")
+
+    if strategy in DIVERSITY_STRATEGIES and embed_annotated and embeddings:
+        annotated = [r.name for r in project.records() if r.status == ImageStatus.ANNOTATED]
+        for ev in iter_score_images(model, _cached_images(project, annotated, cache, profile,
+                                                          skipped),
+                                    total=len(annotated), **common):
+            if isinstance(ev, ImageScores):
+                if ev.embedding is not None:
+                    embeddings[ev.name] = ev.embedding
+            else:
+                yield ProgressEvent(ev.done, ev.total, "embedding annotated")
+        if cancel is not None and cancel.cancelled:
+            return None
+    if embeddings:
+        save_embeddings(project.state_dir, model_version, embeddings)
+    pending = unlabeled_candidates(project)  # images annotated meanwhile are left out
+    ranking = strat.rank(pending, stored_scores(project, model_version), embeddings or None,
+                         k, seed)
+    project.set_queue_order(ranking)
+    return ranking
+
+
+def iter_cold_start(project: Any, *, k: int = 5, seed: int = 0, profile: str = "none",
+                    cancel: CancelToken | None = None) -> Generator[Any, None, list[str] | None]:
+    """Rank the unlabeled images without a model: k-center greedy on label-free features.
+
+    Annotated images (if any) are in the feature pool and count as covered centers.
+    The vectors are saved as embeddings of version ``"cold-start"``; the queue is re-sorted.
+
+    Returns
+    -------
+    list of str or None
+        The ranking; None when cancelled.
+    """
+    from ..project import ImageStatus
+
+    candidates = unlabeled_candidates(project)
+    annotated = [r.name for r in project.records() if r.status == ImageStatus.ANNOTATED]
+    skipped: list[str] = []
+    names = candidates + annotated
+    vectors = yield from iter_label_free_embeddings(
+        _cached_images(project, names, None, profile, skipped), total=len(names), cancel=cancel)
+    if vectors is None:
+        return None
+    for text in skipped:
+        yield MessageEvent(f"skipped: {text}")
+    if vectors:
+        save_embeddings(project.state_dir, COLD_START_VERSION, vectors)
+    ranking = get_strategy("kcenter").rank(candidates, {}, vectors, k, seed) if vectors \
+        else sorted(candidates)
+    project.set_queue_order(ranking)
+    return ranking

@@ -1,0 +1,268 @@
+"""The skeleton graph of a labelled crack mask: length, width, branch points and segments.
+
+Skeleton pixels are nodes; 8-neighbours are joined by an edge of length 1 or
+sqrt(2) (a diagonal that has a 4-connected detour through a shared neighbour is left
+out). :func:`analyse_skeleton` reads the graph as junction clusters and chunks
+(paths between them), drops short side branches, merges close junctions, and sums
+per crack label the length (with free-end extensions), the width statistics, the
+branch points and the segments. The definitions are in the docstring of
+:mod:`.measurements`, whose :func:`~.measurements.measure_cracks` calls this.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+__all__ = ["SkeletonStats", "analyse_skeleton"]
+
+_SQRT2 = math.sqrt(2.0)
+
+
+class SkeletonStats(NamedTuple):
+    """What :func:`analyse_skeleton` measures; per-crack arrays have ``n + 1`` entries (0 unused).
+
+    Attributes
+    ----------
+    rows, cols : ndarray of int
+        The skeleton pixels.
+    node_lab : ndarray of int
+        Crack label of each skeleton pixel.
+    length : ndarray of float
+        Skeleton length per crack (dropped side branches out, free-end extensions in).
+    mean_w, max_w : ndarray of float
+        Mean and maximum local width per crack.
+    n_branch : ndarray of int
+        Branch points per crack.
+    n_segments : ndarray of int
+        Segments per crack.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    node_lab: np.ndarray
+    length: np.ndarray
+    mean_w: np.ndarray
+    max_w: np.ndarray
+    n_branch: np.ndarray
+    n_segments: np.ndarray
+
+
+def _skeleton_graph(skel: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Nodes (rows, cols) and undirected edges (u, v, weight) of a skeleton image."""
+    h, w = skel.shape
+    rows, cols = np.nonzero(skel)
+    idx = np.full((h + 2, w + 2), -1, dtype=np.int64)
+    idx[rows + 1, cols + 1] = np.arange(rows.size)
+    r1, c1 = rows + 1, cols + 1
+    us, vs, ws = [], [], []
+    for dr, dc, weight in ((0, 1, 1.0), (1, 0, 1.0), (1, 1, _SQRT2), (1, -1, _SQRT2)):
+        other = idx[r1 + dr, c1 + dc]
+        ok = other >= 0
+        if dr and dc:  # diagonal: skip when a 4-connected path through a shared neighbour exists
+            ok &= (idx[r1, c1 + dc] < 0) & (idx[r1 + dr, c1] < 0)
+        us.append(np.nonzero(ok)[0])
+        vs.append(other[ok])
+        ws.append(np.full(int(ok.sum()), weight))
+    return rows, cols, np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, a: int) -> int:
+        while self.parent[a] != a:
+            self.parent[a] = self.parent[self.parent[a]]
+            a = self.parent[a]
+        return a
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _end_extension(fg: np.ndarray, skel: np.ndarray, r: int, c: int, d: float, deg: int) -> float:
+    """Length from a free end of the skeleton to the edge of the crack, along the skeleton.
+
+    The direction points from the skeleton pixels within 3 pixels of the end to the
+    end; a ray from the end pixel's centre is walked through the pixel grid until it
+    enters background (exact cell traversal), capped at ``2 d + 1``. An isolated
+    skeleton pixel (a blob) extends ``d - 0.5`` both ways.
+    """
+    if deg == 0:
+        return 2.0 * max(d - 0.5, 0.0)
+    h, w = skel.shape
+    r0, r1, c0, c1 = max(r - 3, 0), min(r + 4, h), max(c - 3, 0), min(c + 4, w)
+    nr, nc = np.nonzero(skel[r0:r1, c0:c1])
+    dr = r - (nr.sum() + r0 * nr.size - r) / max(nr.size - 1, 1)
+    dc = c - (nc.sum() + c0 * nc.size - c) / max(nc.size - 1, 1)
+    norm = math.hypot(dr, dc)
+    if norm < 1e-9:
+        return max(d - 0.5, 0.0)
+    dr, dc = dr / norm, dc / norm
+    cap = 2.0 * d + 1.0
+    step_r, step_c = (1 if dr > 0 else -1), (1 if dc > 0 else -1)
+    t_r = 0.5 / abs(dr) if abs(dr) > 1e-12 else math.inf
+    t_c = 0.5 / abs(dc) if abs(dc) > 1e-12 else math.inf
+    delta_r = 1.0 / abs(dr) if abs(dr) > 1e-12 else math.inf
+    delta_c = 1.0 / abs(dc) if abs(dc) > 1e-12 else math.inf
+    cr, cc = r, c
+    while True:
+        if t_r < t_c:
+            cr, t, t_r = cr + step_r, t_r, t_r + delta_r
+        else:
+            cc, t, t_c = cc + step_c, t_c, t_c + delta_c
+        if t >= cap:
+            return cap
+        if not (0 <= cr < h and 0 <= cc < w) or not fg[cr, cc]:
+            return t
+
+
+def analyse_skeleton(labels: np.ndarray, fg: np.ndarray, skel: np.ndarray, dist: np.ndarray,
+                     n: int) -> SkeletonStats:
+    """Measure the skeleton graph of every crack.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (H, W)
+        Crack labels 1..n with a background border of at least one pixel.
+    fg : ndarray of bool
+        ``labels > 0``.
+    skel : ndarray of bool
+        The one-pixel-wide skeleton of ``fg``.
+    dist : ndarray of float
+        Euclidean distance of each crack pixel to the background.
+    n : int
+        Number of cracks.
+
+    Returns
+    -------
+    SkeletonStats
+    """
+    rows, cols, u, v, wts = _skeleton_graph(skel)
+    n_nodes = rows.size
+    node_lab = labels[rows, cols]
+    node_d = dist[rows, cols]
+    deg = np.bincount(u, minlength=n_nodes) + np.bincount(v, minlength=n_nodes)
+    branch = deg >= 3
+
+    # Local width: 2d - 1, or 2d where a 4-neighbour off the skeleton is as far from the edge.
+    flat = np.zeros(n_nodes, dtype=bool)
+    dpad = np.pad(np.where(skel, -1.0, dist), 1)
+    for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        flat |= dpad[rows + 1 + dr, cols + 1 + dc] >= node_d - 1e-6
+    width = np.where(flat, 2.0 * node_d, 2.0 * node_d - 1.0)
+
+    # Pieces: junction clusters (connected branch pixels) and chunks (paths of pixels with at
+    # most two neighbours).
+    same = branch[u] == branch[v]
+    graph = coo_matrix((np.ones(int(same.sum())), (u[same], v[same])), shape=(n_nodes, n_nodes))
+    _, piece = connected_components(graph, directed=False)
+    n_pieces = int(piece.max()) + 1 if n_nodes else 0
+    piece_is_junction = np.zeros(n_pieces, dtype=bool)
+    piece_is_junction[piece[branch]] = True
+    piece_len = np.bincount(piece[u[same]], weights=wts[same],
+                            minlength=n_pieces).astype(float)
+    piece_radius = np.zeros(n_pieces)
+    np.maximum.at(piece_radius, piece, node_d)
+    piece_lab = np.zeros(n_pieces, dtype=np.int64)
+    piece_lab[piece] = node_lab
+
+    link = ~same  # edges joining a chunk pixel to a junction pixel
+    lu, lv, lw = u[link], v[link], wts[link]
+    link_chunk = np.where(branch[lu], piece[lv], piece[lu])
+    link_junc = np.where(branch[lu], piece[lu], piece[lv])
+    piece_len += np.bincount(link_chunk, weights=lw, minlength=n_pieces)
+    chunk_links: dict[int, list[int]] = {}
+    for c, j in zip(link_chunk.tolist(), link_junc.tolist()):
+        chunk_links.setdefault(c, []).append(j)
+
+    dropped = np.zeros(n_pieces, dtype=bool)
+    uf = _UnionFind(n_pieces)
+    # Side branches (one junction, one free end) shorter than the local crack width; a
+    # junction always keeps its two longest branches.
+    branches: dict[int, list[int]] = {}
+    for c, js in chunk_links.items():
+        for j in js:
+            branches.setdefault(j, []).append(c)
+    for j, cs in branches.items():
+        short = sorted((c for c in cs if len(chunk_links[c]) == 1
+                        and piece_len[c] <= 2.0 * piece_radius[j]), key=lambda c: piece_len[c])
+        for c in short[:max(0, len(cs) - 2)]:
+            dropped[c] = True
+    # Short links between junctions (and tiny loops): merge the junctions.
+    two = sorted((c for c, js in chunk_links.items() if len(js) == 2), key=lambda c: piece_len[c])
+    for c in two:
+        a, b = (uf.find(j) for j in chunk_links[c])
+        ra = piece_radius[a]
+        rb = piece_radius[b]
+        if piece_len[c] <= ra + rb + 1.0:
+            dropped[c] = True
+            uf.union(a, b)
+            root = uf.find(a)
+            piece_radius[root] = max(ra, rb)
+
+    # Branches per merged junction.
+    junc_deg: dict[int, int] = {}
+    for c, js in chunk_links.items():
+        if dropped[c]:
+            continue
+        for j in js:
+            root = uf.find(j)
+            junc_deg[root] = junc_deg.get(root, 0) + 1
+    n_branch = np.zeros(n + 1, dtype=np.int64)
+    for root, d in junc_deg.items():
+        if d >= 3:
+            n_branch[piece_lab[root]] += 1
+
+    # Segments: kept chunks joined through junctions that have exactly two branches.
+    kept_chunks = np.nonzero(~piece_is_junction & ~dropped)[0]
+    au, av = [], []
+    for c, js in chunk_links.items():
+        if dropped[c]:
+            continue
+        for j in js:
+            root = uf.find(j)
+            if junc_deg.get(root, 0) == 2:
+                au.append(c)
+                av.append(root)
+    aux = coo_matrix((np.ones(len(au)), (au, av)), shape=(n_pieces, n_pieces))
+    _, seg_id = connected_components(aux, directed=False)
+    n_segments = np.zeros(n + 1, dtype=np.int64)
+    if kept_chunks.size:
+        seg_ids = np.unique(seg_id[kept_chunks])
+        first_chunk = {}
+        for c in kept_chunks.tolist():
+            first_chunk.setdefault(int(seg_id[c]), c)
+        for s in seg_ids.tolist():
+            n_segments[piece_lab[first_chunk[s]]] += 1
+
+    # Length: all skeleton edges, minus dropped side branches, plus the free-end extensions.
+    length = np.bincount(node_lab[u], weights=wts, minlength=n + 1).astype(float)
+    spur = dropped & ~piece_is_junction
+    for c in np.nonzero(spur)[0].tolist():
+        if len(chunk_links.get(c, [])) == 1:
+            length[piece_lab[c]] -= piece_len[c]
+    node_kept = ~spur[piece]
+    free_end = node_kept & ~branch & (deg <= 1)
+    ends = np.nonzero(free_end)[0]
+    ext = np.array([_end_extension(fg, skel, int(rows[i]), int(cols[i]), float(node_d[i]),
+                                   int(deg[i])) for i in ends.tolist()], dtype=float)
+    length += np.bincount(node_lab[ends], weights=ext, minlength=n + 1)
+    length = np.maximum(length, 0.0)
+
+    # Width statistics over kept skeleton pixels away from junctions (all pixels when none).
+    use = node_kept & ~branch
+    has_use = np.bincount(node_lab[use], minlength=n + 1) > 0
+    use |= ~has_use[node_lab]
+    cnt = np.bincount(node_lab[use], minlength=n + 1)
+    mean_w = np.bincount(node_lab[use], weights=width[use], minlength=n + 1) / np.maximum(cnt, 1)
+    max_w = np.zeros(n + 1)
+    np.maximum.at(max_w, node_lab[use], width[use])
+    return SkeletonStats(rows, cols, node_lab, length, mean_w, max_w, n_branch, n_segments)

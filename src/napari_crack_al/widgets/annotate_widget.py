@@ -1,0 +1,407 @@
+"""The "Annotate" dock widget: edit the crack mask, clean it up, see its measurements.
+
+Every edit made here (reset to the suggestion, clear, clean-up) goes through the
+Labels layer's undo history (``data_setitem``), so Ctrl+Z undoes it like a brush
+stroke. The crack measurements of the mask being edited (number of cracks, total
+length, mean and maximum width; in millimetres too when the project has a pixel
+size) are computed in a worker thread shortly after each edit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import notify
+from .session import MASK_SOURCE_WORDS, AnnotationSession, get_session, unwrap_viewer
+from .shortcuts import (
+    ACCEPT_KEY,
+    CLEANUP_KEY,
+    CLEAR_KEY,
+    NEXT_KEY,
+    OVERLAY_KEY,
+    RESET_KEY,
+    SKIP_KEY,
+    bind_shortcuts,
+    tooltip_with_key,
+)
+from .worker import BackgroundJob, JobOutcome
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari.viewer
+
+    from ..core.export.measurements import ImageCrackSummary
+
+__all__ = ["AnnotateWidget", "apply_mask", "reset_to_suggestion", "clear_mask", "clean_up_mask",
+           "clean_up_current", "measure_mask", "format_measurements"]
+
+#: Delay after the last edit before the measurements are recomputed (ms).
+MEASURE_DELAY_MS = 300
+
+
+# ---------------------------------------------------------------------- mask operations (no widgets)
+def apply_mask(session: AnnotationSession, mask: np.ndarray) -> int:
+    """Replace the mask being edited by ``mask`` as one undoable edit.
+
+    Returns
+    -------
+    int
+        Number of pixels changed.
+    """
+    layer = session.labels_layer
+    if layer is None:
+        raise _no_image(session)
+    new = np.asarray(mask) > 0
+    old = np.asarray(layer.data) > 0
+    if new.shape != old.shape:
+        raise ValueError(f"mask shape {new.shape} differs from the image {old.shape}")
+    changed = np.nonzero(new != old)
+    if changed[0].size == 0:
+        return 0
+    layer.data_setitem(changed, new[changed].astype(layer.data.dtype))
+    return int(changed[0].size)
+
+
+def _no_image(session: AnnotationSession) -> Exception:
+    from ..core.errors import ProjectError
+
+    root = session.project.root if session.project is not None else None
+    return ProjectError(root, "no image is loaded" if root is not None else "no project is open")
+
+
+def reset_to_suggestion(session: AnnotationSession) -> bool:
+    """Put the model's suggestion back into the mask (undoable); False when there is none."""
+    if session.project is None or session.current_name is None:
+        raise _no_image(session)
+    suggestion = session.project.read_suggestion(session.current_name)
+    if suggestion is None:
+        notify.info(f"{session.current_name} has no suggestion yet: retrain to get one.")
+        return False
+    apply_mask(session, suggestion)
+    return True
+
+
+def clear_mask(session: AnnotationSession) -> int:
+    """Erase the whole mask (undoable); returns the number of pixels cleared."""
+    mask = session.current_mask()
+    if mask is None:
+        raise _no_image(session)
+    return apply_mask(session, np.zeros_like(mask))
+
+
+def _small_size_kwargs(func: Any, area: int) -> dict[str, int]:
+    """``max_size`` (scikit-image >= 0.26, inclusive) or ``min_size`` (older, exclusive)."""
+    if "max_size" in inspect.signature(func).parameters:
+        return {"max_size": max(0, int(area) - 1)}
+    return {"min_size": int(area)}
+
+
+def clean_up_mask(mask: np.ndarray, *, speck_area: int = 10, hole_area: int = 10) -> np.ndarray:
+    """Remove crack pieces smaller than ``speck_area`` px and fill holes smaller than ``hole_area`` px.
+
+    Crack pieces are 8-connected (a diagonal crack is one piece); holes are
+    4-connected background regions. Sizes of 0 or 1 switch a step off.
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    from skimage.morphology import remove_small_holes, remove_small_objects
+
+    out = np.asarray(mask) > 0
+    if speck_area > 1:
+        out = remove_small_objects(out, connectivity=2, **_small_size_kwargs(remove_small_objects, speck_area))
+    if hole_area > 1:
+        if "max_size" in inspect.signature(remove_small_holes).parameters:
+            out = remove_small_holes(out, connectivity=1, max_size=int(hole_area) - 1)
+        else:  # pragma: no cover - scikit-image < 0.26
+            out = remove_small_holes(out, area_threshold=int(hole_area), connectivity=1)
+    return out
+
+
+def clean_up_current(session: AnnotationSession) -> int:
+    """Clean up the mask being edited with the session's sizes (undoable); returns pixels changed."""
+    mask = session.current_mask()
+    if mask is None:
+        raise _no_image(session)
+    return apply_mask(session, clean_up_mask(mask, speck_area=session.speck_area,
+                                             hole_area=session.hole_area))
+
+
+def measure_mask(mask: np.ndarray, pixel_size_mm: float | None = None) -> ImageCrackSummary:
+    """Crack measurements of a mask (see :func:`~napari_crack_al.core.export.measurements.measure_cracks`)."""
+    from ..core.export.measurements import measure_cracks, summarize_image
+
+    cracks = measure_cracks(mask, pixel_size_mm=pixel_size_mm)
+    return summarize_image(cracks, image_shape=mask.shape, pixel_size_mm=pixel_size_mm)
+
+
+def format_measurements(summary: ImageCrackSummary) -> str:
+    """The measurements as lines of text, e.g. ``"Cracks: 3\\nTotal length: 412 px (41.2 mm)"``."""
+
+    def both(px: float, mm: float | None, digits: int) -> str:
+        text = f"{px:.{digits}f} px"
+        return text if mm is None else f"{text} ({mm:.{digits}f} mm)"
+
+    return "\n".join((
+        f"Cracks: {summary.n_cracks}",
+        f"Total length: {both(summary.total_length_px, summary.total_length_mm, 0)}",
+        f"Mean width: {both(summary.mean_width_px, summary.mean_width_mm, 1)}",
+        f"Max width: {both(summary.max_width_px, summary.max_width_mm, 1)}",
+    ))
+
+
+# ---------------------------------------------------------------------- the dock widget
+class AnnotateWidget(QWidget):
+    """Dock widget: accept / skip, reset, clear, brush size, clean-up and crack measurements.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer (napari passes it when the widget is added from the manifest).
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = unwrap_viewer(viewer)
+        self.session: AnnotationSession = get_session(self.viewer)
+        self._layer: Any = None
+        self._measure_job: BackgroundJob | None = None
+        self._measure_pending = False
+        self._measured_key: tuple | None = None
+        self.summary: ImageCrackSummary | None = None
+
+        self.image_label = QLabel("No image")
+        self.image_label.setWordWrap(True)
+
+        def button(text: str, tip: str, key: str | None, slot: Any) -> QPushButton:
+            b = QPushButton(text)
+            b.setToolTip(tooltip_with_key(tip, key) if key else tip)
+            b.clicked.connect(slot)
+            return b
+
+        self.accept_button = button("Accept && next", "Save this mask as the annotation and open the next "
+                                    "image", ACCEPT_KEY, self._accept)
+        self.skip_button = button("Skip", "Skip this image (edits kept as a draft) and open the next one",
+                                  SKIP_KEY, self._skip)
+        self.next_button = button("Next suggestion", "Open the top of the queue: the image the model "
+                                  "most wants annotated", NEXT_KEY, self._next)
+        self.reset_button = button("Reset to suggestion", "Replace the mask by the model's suggestion "
+                                   "(Ctrl+Z undoes it)", RESET_KEY, self._reset)
+        self.clear_button = button("Clear", "Erase the whole mask (Ctrl+Z undoes it)", CLEAR_KEY, self._clear)
+
+        self.brush_spin = QSpinBox()
+        self.brush_spin.setRange(1, 100)
+        self.brush_spin.setSuffix(" px")
+        self.brush_spin.setToolTip("Brush diameter ([ and ] on the canvas, napari's keys)")
+        self.brush_spin.valueChanged.connect(self._set_brush)
+        self.overlay_check = QCheckBox("Show crack probability")
+        self.overlay_check.setToolTip(tooltip_with_key("Overlay the last model's crack probability below the "
+                                                       "mask (bright = crack)", OVERLAY_KEY))
+        self.overlay_check.setChecked(self.session.overlay_visible)
+        self.overlay_check.toggled.connect(self.session.set_overlay_visible)
+
+        self.speck_spin = QSpinBox()
+        self.speck_spin.setRange(0, 100000)
+        self.speck_spin.setValue(self.session.speck_area)
+        self.speck_spin.setSuffix(" px")
+        self.speck_spin.setToolTip("Crack pieces smaller than this are removed (0: keep all)")
+        self.speck_spin.valueChanged.connect(lambda v: setattr(self.session, "speck_area", int(v)))
+        self.hole_spin = QSpinBox()
+        self.hole_spin.setRange(0, 100000)
+        self.hole_spin.setValue(self.session.hole_area)
+        self.hole_spin.setSuffix(" px")
+        self.hole_spin.setToolTip("Holes inside cracks smaller than this are filled (0: none)")
+        self.hole_spin.valueChanged.connect(lambda v: setattr(self.session, "hole_area", int(v)))
+        self.cleanup_button = button("Clean up", "Remove specks and fill small holes (Ctrl+Z undoes it)",
+                                     CLEANUP_KEY, self._cleanup)
+
+        self.measure_label = QLabel("")
+        self.measure_label.setToolTip("Measured on the mask being edited (cracks of 5 px or more)")
+
+        nav = QHBoxLayout()
+        for b in (self.accept_button, self.skip_button, self.next_button):
+            nav.addWidget(b)
+        edit = QHBoxLayout()
+        edit.addWidget(self.reset_button)
+        edit.addWidget(self.clear_button)
+        form = QFormLayout()
+        form.addRow("Brush", self.brush_spin)
+        form.addRow(self.overlay_check)
+        clean_box = QGroupBox("Clean-up")
+        grid = QGridLayout(clean_box)
+        grid.addWidget(QLabel("Remove specks under"), 0, 0)
+        grid.addWidget(self.speck_spin, 0, 1)
+        grid.addWidget(QLabel("Fill holes under"), 1, 0)
+        grid.addWidget(self.hole_spin, 1, 1)
+        grid.addWidget(self.cleanup_button, 2, 0, 1, 2)
+        measure_box = QGroupBox("Measurements")
+        QVBoxLayout(measure_box).addWidget(self.measure_label)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.image_label)
+        layout.addLayout(nav)
+        layout.addLayout(edit)
+        layout.addLayout(form)
+        layout.addWidget(clean_box)
+        layout.addWidget(measure_box)
+        layout.addStretch(1)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(MEASURE_DELAY_MS)
+        self._timer.timeout.connect(self.update_measurements)
+
+        bind_shortcuts(self.viewer)
+        session = self.session
+        slots = ((session.project_changed, self._on_project_changed),
+                 (session.image_loaded, self._on_image_loaded),
+                 (session.queue_changed, self._update_state))
+        for signal, slot in slots:
+            signal.connect(slot)
+
+        def _disconnect(*_: Any) -> None:
+            for signal, slot in slots:
+                signal.disconnect(slot, missing_ok=True)
+            self._watch(None)
+            if self._measure_job is not None:
+                self._measure_job.cancel()
+
+        self.destroyed.connect(_disconnect)
+        self._on_image_loaded(session.current_name or "")
+
+    # ------------------------------------------------------------------ actions
+    def _accept(self) -> None:
+        with notify.reporting("Accept"):
+            self.session.accept_and_next()
+
+    def _skip(self) -> None:
+        with notify.reporting("Skip"):
+            self.session.skip_and_next()
+
+    def _next(self) -> None:
+        with notify.reporting("Next suggestion"):
+            self.session.open_next_suggestion()
+
+    def _reset(self) -> None:
+        with notify.reporting("Reset to suggestion"):
+            reset_to_suggestion(self.session)
+        self.schedule_measurements()
+
+    def _clear(self) -> None:
+        with notify.reporting("Clear"):
+            clear_mask(self.session)
+        self.schedule_measurements()
+
+    def _cleanup(self) -> None:
+        with notify.reporting("Clean up"):
+            changed = clean_up_current(self.session)
+            if changed == 0:
+                notify.info("Clean-up: nothing to change.")
+        self.schedule_measurements()
+
+    def _set_brush(self, value: int) -> None:
+        if self._layer is not None and int(self._layer.brush_size) != int(value):
+            self._layer.brush_size = int(value)
+
+    # ------------------------------------------------------------------ measurements
+    def schedule_measurements(self, *_: Any) -> None:
+        """Recompute the measurements shortly (edits in a row are measured once)."""
+        self._timer.start()
+
+    def update_measurements(self) -> None:
+        """Measure the current mask in a worker thread (a newer request replaces an older one)."""
+        session = self.session
+        mask = session.current_mask()
+        if mask is None or session.project is None:
+            self.measure_label.setText("")
+            self.summary = None
+            return
+        pixel_size = session.project.pixel_size_mm
+        key = (session.current_name, mask.shape, pixel_size, hash(np.packbits(mask).tobytes()))
+        if key == self._measured_key:
+            return
+        if self._measure_job is not None and self._measure_job.running:
+            self._measure_pending = True
+            return
+        mask = mask.copy()
+        self._measure_job = BackgroundJob(lambda: measure_mask(mask, pixel_size),
+                                          on_done=lambda outcome: self._measured(outcome, key)).start()
+
+    def _measured(self, outcome: JobOutcome, key: tuple) -> None:
+        if outcome.error is not None:
+            self.measure_label.setText(f"Cannot measure: {outcome.error}")
+        elif outcome.value is not None:
+            self.summary = outcome.value
+            self._measured_key = key
+            self.measure_label.setText(format_measurements(outcome.value))
+        if self._measure_pending:
+            self._measure_pending = False
+            self.update_measurements()
+
+    # ------------------------------------------------------------------ session slots
+    def _watch(self, layer: Any) -> None:
+        """Follow the edits and brush size of the session's mask layer."""
+        old = self._layer
+        if old is layer:
+            return
+        if old is not None:
+            for emitter, slot in ((old.events.paint, self.schedule_measurements),
+                                  (old.events.data, self.schedule_measurements),
+                                  (old.events.brush_size, self._on_brush)):
+                emitter.disconnect(slot)
+        self._layer = layer
+        if layer is not None:
+            layer.events.paint.connect(self.schedule_measurements)
+            layer.events.data.connect(self.schedule_measurements)
+            layer.events.brush_size.connect(self._on_brush)
+            self._on_brush()
+
+    def _on_brush(self, *_: Any) -> None:
+        if self._layer is not None:
+            self.brush_spin.blockSignals(True)
+            self.brush_spin.setValue(int(self._layer.brush_size))
+            self.brush_spin.blockSignals(False)
+
+    def _on_project_changed(self, _project: Any) -> None:
+        if _project is None:
+            self._watch(None)
+            self._measured_key = None
+        self._update_state()
+
+    def _on_image_loaded(self, _name: str) -> None:
+        self._watch(self.session.labels_layer)
+        self._update_state()
+        self.schedule_measurements()
+
+    def _update_state(self) -> None:
+        session = self.session
+        has_image = session.project is not None and session.current_name is not None
+        for b in (self.accept_button, self.skip_button, self.reset_button, self.clear_button,
+                  self.cleanup_button):
+            b.setEnabled(has_image)
+        self.next_button.setEnabled(session.project is not None)
+        if not has_image:
+            self.image_label.setText("No image" if session.project is not None else "No project open")
+            self.measure_label.setText("")
+            return
+        record = session.record
+        word = MASK_SOURCE_WORDS.get(session.mask_source or "", session.mask_source)
+        text = f"<b>{session.current_name}</b> — {word} mask"
+        if record is not None and record.suggestion_model_version:
+            text += f" (suggested by {record.suggestion_model_version})"
+        self.image_label.setText(text)

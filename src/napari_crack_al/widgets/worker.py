@@ -1,0 +1,238 @@
+"""Run a long core generator in a napari thread worker, and never lose the UI.
+
+:class:`BackgroundJob` wraps :class:`napari.qt.threading.GeneratorWorker` so that
+
+* the core generator runs in a worker thread; every event it yields reaches the
+  UI thread through the worker's ``yielded`` signal;
+* any exception inside the generator is caught *in the worker* and kept in
+  :attr:`BackgroundJob.outcome` (superqt drops a ``RuntimeError`` raised by a
+  generator without emitting ``finished``; a CUDA out-of-memory error is one);
+* ``finished`` is always emitted, after a result, an error or a cancel; widgets
+  re-enable their buttons there, never on ``returned``;
+* :meth:`BackgroundJob.cancel` sets the :class:`~napari_crack_al.core.events.CancelToken`
+  the core checks between steps, asks the worker to quit, and closes the generator
+  in the worker thread (its ``finally`` clauses remove temporary files);
+* napari's activity dock shows a progress bar (:class:`napari.utils.progress`);
+* with ``freeze_gc=True`` the objects alive when the job starts are moved out of
+  the garbage collector's reach until it ends (:func:`gc.freeze`): a full
+  collection of napari's large heap holds the GIL for 0.3-0.6 s, from whichever
+  thread triggers it, and stalls the UI; during a long job only the objects it
+  creates are scanned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import inspect
+import logging
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from napari.qt.threading import GeneratorWorker
+
+from ..core.events import CancelToken
+
+__all__ = ["BackgroundJob", "JobOutcome", "is_out_of_memory", "OUT_OF_MEMORY_ADVICE"]
+
+logger = logging.getLogger(__name__)
+_gc_freezes = 0  # jobs running with freeze_gc (the heap is unfrozen when the last one ends)
+
+#: Shown instead of a traceback when the GPU (or the computer) runs out of memory.
+OUT_OF_MEMORY_ADVICE = ("ran out of memory. Choose the 'fast' preset, a smaller batch or crop size "
+                        "(Train panel > Advanced), or run on the CPU; close other programs that use the GPU.")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an out-of-memory error (CUDA, MPS or host memory)."""
+    if isinstance(exc, MemoryError):
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "OutOfMemoryError" in names:  # torch.OutOfMemoryError / torch.cuda.OutOfMemoryError
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+@dataclass
+class JobOutcome:
+    """How a job ended (read it in the ``finished`` handler).
+
+    Attributes
+    ----------
+    value : Any
+        The generator's return value (None when cancelled or failed).
+    error : Exception or None
+        The exception raised inside the job.
+    cancelled : bool
+        :meth:`BackgroundJob.cancel` was called.
+    completed : bool
+        The generator ran to its end without error.
+    """
+
+    value: Any = None
+    error: BaseException | None = None
+    cancelled: bool = False
+    completed: bool = False
+
+
+def _guarded(factory: Callable[[], Any], outcome: JobOutcome,
+             setup: Callable[[], None] | None) -> Generator[Any, None, None]:
+    """Run ``factory()`` (a generator or a plain call) and store its outcome; never raises."""
+    try:
+        if setup is not None:
+            setup()
+        work = factory()
+        if inspect.isgenerator(work):
+            outcome.value = yield from work
+        else:
+            outcome.value = work
+        outcome.completed = True
+    except Exception as exc:  # noqa: BLE001 - handed to the UI thread in `outcome`
+        logger.debug("background job failed", exc_info=True)
+        outcome.error = exc
+
+
+def _freeze() -> None:
+    global _gc_freezes
+    if _gc_freezes == 0:
+        gc.freeze()
+    _gc_freezes += 1
+
+
+def _unfreeze() -> None:
+    global _gc_freezes
+    _gc_freezes = max(0, _gc_freezes - 1)
+    if _gc_freezes == 0:
+        gc.unfreeze()
+
+
+class _ClosingWorker(GeneratorWorker):
+    """A generator worker that closes its generator when asked to quit."""
+
+    def work(self) -> Any:  # runs in the worker thread
+        try:
+            return super().work()
+        finally:
+            if self.abort_requested:
+                with contextlib.suppress(Exception):
+                    self._gen.close()
+
+
+class BackgroundJob:
+    """A core generator run in a napari thread worker.
+
+    Parameters
+    ----------
+    factory : callable
+        Called in the worker thread; returns the generator to drive (or a plain value).
+    on_event : callable, optional
+        Called on the UI thread with every yielded event.
+    on_done : callable, optional
+        Called on the UI thread with the :class:`JobOutcome` once the worker finished
+        (after a result, an error or a cancel).
+    cancel : CancelToken, optional
+        The token the generator checks; one is made when not given.
+    description : str
+        Description of the progress bar in napari's activity dock ("" for none).
+    setup : callable, optional
+        Called first in the worker thread (e.g. to set torch's thread count).
+    freeze_gc : bool
+        Keep the garbage collector off the objects that exist when the job starts,
+        until it ends (for long jobs that allocate a lot: training).
+
+    Examples
+    --------
+    >>> job = BackgroundJob(lambda: run_round(project, config, cancel=token),  # doctest: +SKIP
+    ...                     on_event=show, on_done=done, cancel=token)
+    >>> job.start()  # doctest: +SKIP
+    """
+
+    def __init__(self, factory: Callable[[], Any], *, on_event: Callable[[Any], None] | None = None,
+                 on_done: Callable[[JobOutcome], None] | None = None, cancel: CancelToken | None = None,
+                 description: str = "", setup: Callable[[], None] | None = None,
+                 freeze_gc: bool = False) -> None:
+        self._freeze_gc = freeze_gc
+        self._frozen = False
+        self.cancel_token = cancel if cancel is not None else CancelToken()
+        self.outcome = JobOutcome()
+        self._on_event = on_event
+        self._on_done = on_done
+        self._running = False
+        self._done = False
+        self._description = description
+        self._pbar: Any = None
+        self.worker = _ClosingWorker(_guarded, factory, self.outcome, setup)
+        self.worker.yielded.connect(self._yielded)
+        self.worker.finished.connect(self._finished)
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> BackgroundJob:
+        """Start the worker thread; returns self."""
+        if self._description:
+            from napari.utils import progress
+
+            self._pbar = progress(total=0, desc=self._description)
+        if self._freeze_gc:
+            _freeze()
+            self._frozen = True
+        self._running = True
+        self.worker.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the job to stop: the core stops at its next check, the worker at its next event."""
+        if not self._running:
+            return
+        self.outcome.cancelled = True
+        self.cancel_token.cancel()
+        self.worker.quit()
+
+    @property
+    def running(self) -> bool:
+        """Whether the job was started and has not finished yet."""
+        return self._running
+
+    @property
+    def done(self) -> bool:
+        """Whether ``finished`` was handled."""
+        return self._done
+
+    def progress(self, done: int, total: int, text: str | None = None) -> None:
+        """Show ``done`` of ``total`` in napari's activity dock (total 0: busy)."""
+        pbar = self._pbar
+        if pbar is None:
+            return
+        total = max(0, int(total))
+        if pbar.total != total:
+            pbar.total = total
+        if text is not None and text != pbar.desc:
+            pbar.set_description(text)
+        delta = int(done) - int(pbar.n)
+        if delta:
+            pbar.n = int(done)
+            pbar.update(0)
+
+    # ------------------------------------------------------------------ slots (UI thread)
+    def _yielded(self, event: Any) -> None:
+        if self._on_event is None or self.outcome.cancelled:
+            return
+        try:
+            self._on_event(event)
+        except Exception:  # noqa: BLE001 - a display problem must not stop the job
+            logger.exception("could not show %r", event)
+
+    def _finished(self) -> None:
+        self._running = False
+        self._done = True
+        if self._frozen:
+            self._frozen = False
+            _unfreeze()
+        if self._pbar is not None:
+            with contextlib.suppress(Exception):
+                self._pbar.close()
+            self._pbar = None
+        if self.outcome.error is not None and self.outcome.cancelled:
+            logger.info("job cancelled; it ended with %r", self.outcome.error)
+        if self._on_done is not None:
+            self._on_done(self.outcome)
