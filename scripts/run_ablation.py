@@ -19,6 +19,10 @@ semi-contrastive
 semi-long-warmup
     ``semi`` with a supervised warm-up of ``--long-warmup-share`` of the iterations (0.5)
     instead of ``--warmup`` (default 10 %): a diagnostic of the warm-up share.
+semi-ce-only
+    ``semi`` with the Dice term of the unsupervised loss switched off (CE only, weight 0.5
+    as in the default criterion, like upstream U2PL's CE-only unsupervised loss): a
+    diagnostic, done by wrapping ``losses.unsupervised_loss`` in the run's process.
 
 Data (deterministic; the same split for every arm and seed, so arms are compared paired)
 ----
@@ -71,7 +75,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-ARMS = ("supervised", "semi", "semi-contrastive", "semi-long-warmup")
+ARMS = ("supervised", "semi", "semi-contrastive", "semi-long-warmup", "semi-ce-only")
 DATASETS = ("synthetic", "uav75")
 METRICS = ("crack_iou", "f1", "precision", "recall", "f1_tol2", "ods", "ois")
 
@@ -197,6 +201,13 @@ def run_one(dataset: str, arm: str, seed: int, args: argparse.Namespace) -> dict
     from napari_crack_al.core.training import train
 
     torch.set_num_threads(args.threads)
+    if arm == "semi-ce-only":
+        import functools
+
+        from napari_crack_al.core.training import losses
+
+        # train() imports unsupervised_loss from the module at call time
+        losses.unsupervised_loss = functools.partial(losses.unsupervised_loss, dice_weight=0.0)
     run_dir = Path(args.out) / dataset / arm / f"seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -382,7 +393,7 @@ def _plot(rows: list[dict], datasets: list[str], args: argparse.Namespace, path:
 
     metrics = [("crack_iou", "IoU"), ("f1", "F1"), ("f1_tol2", "F1 tol 2"), ("ods", "ODS")]
     colors = {"supervised": "#7f7f7f", "semi": "#1f77b4", "semi-contrastive": "#d62728",
-              "semi-long-warmup": "#2ca02c"}
+              "semi-long-warmup": "#2ca02c", "semi-ce-only": "#9467bd"}
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
     width = 0.8 / len(args.arms)
     for ax, d in zip(axes[0], datasets):

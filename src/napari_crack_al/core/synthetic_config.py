@@ -7,10 +7,11 @@ names; the generator itself is :func:`~napari_crack_al.core.synthetic.generate_r
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from .config_io import ConfigIO
 from .errors import ConfigError
 
 __all__ = ["CRACK_KINDS", "DISTRACTOR_KINDS", "SyntheticConfig"]
@@ -52,7 +53,7 @@ def _fraction(value: float, name: str, high: float = 1.0) -> float:
 
 
 @dataclass(frozen=True)
-class SyntheticConfig:
+class SyntheticConfig(ConfigIO):
     """Parameters of the synthetic range-image generator (all validated).
 
     Parameters
@@ -161,18 +162,3 @@ class SyntheticConfig:
     def shape(self) -> tuple[int, int]:
         """Image shape ``(height, width)``."""
         return self.size  # type: ignore[return-value]
-
-    def to_dict(self) -> dict:
-        """JSON-able representation (tuples become lists)."""
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SyntheticConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        names = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown SyntheticConfig key(s) {unknown}; "
-                              f"valid keys: {sorted(names)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

@@ -11,9 +11,10 @@ This module does not import torch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from ..config_io import ConfigIO
 from ..errors import ConfigError
 
 __all__ = [
@@ -43,7 +44,7 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigIO):
     """Architecture of a :class:`~napari_crack_al.core.model.segmenter.CrackSegmenter`.
 
     Parameters
@@ -113,34 +114,6 @@ class ModelConfig:
                     f"(e.g. [1, 2, 4]), got {self.multi_grid!r}"
                 )
             object.__setattr__(self, "multi_grid", grid)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the configuration as JSON-able primitives (tuples become lists)."""
-        out = asdict(self)
-        if out["multi_grid"] is not None:
-            out["multi_grid"] = list(out["multi_grid"])
-        out["dropout"] = float(out["dropout"])
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
-        """Build a configuration from :meth:`to_dict` output.
-
-        Missing keys take their default values; unknown keys raise
-        :class:`~napari_crack_al.core.errors.ConfigError` listing the valid keys.
-        """
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"a model configuration must be a mapping, got {type(data).__name__}")
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise ConfigError(
-                f"unknown model configuration keys {unknown}; valid keys: {', '.join(valid)}"
-            )
-        kwargs = dict(data)
-        if isinstance(kwargs.get("multi_grid"), list):
-            kwargs["multi_grid"] = tuple(kwargs["multi_grid"])
-        return cls(**kwargs)
 
 
 @dataclass(frozen=True)

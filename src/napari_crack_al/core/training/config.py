@@ -7,9 +7,10 @@ crop size, batch size and iterations from :mod:`napari_crack_al.core.model.confi
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..config_io import ConfigIO
 from ..errors import ConfigError
 
 __all__ = ["TrainConfig", "TRAIN_MODES", "DEVICES", "PROFILES", "PRESET_NAMES", "SAVE_WHICH"]
@@ -30,7 +31,7 @@ def _is_num(v: object) -> bool:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigIO):
     """Everything the trainer needs besides the data and the model architecture.
 
     Parameters
@@ -219,19 +220,6 @@ class TrainConfig:
         return self.mode == "semi"
 
     # ------------------------------------------------------------------ (de)serialisation
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dictionary of the fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown TrainConfig keys {unknown}; valid keys: {sorted(names)}")
-        return cls(**data)
-
     @classmethod
     def from_preset(cls, preset: str = "fast", **overrides: Any) -> TrainConfig:
         """A config with the preset's crop and batch sizes, then ``overrides``.

@@ -34,12 +34,13 @@ gradient w.r.t. the student features only.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
+from napari_crack_al.core.config_io import ConfigIO
 from napari_crack_al.core.errors import ConfigError
 from napari_crack_al.core.training.losses import (
     IGNORE_INDEX,
@@ -62,7 +63,7 @@ LABEL_MODES = ("nearest", "max")
 
 
 @dataclass(frozen=True)
-class ContrastiveConfig:
+class ContrastiveConfig(ConfigIO):
     """Settings of the U2PL contrastive loss (defaults suit background / crack).
 
     Parameters
@@ -131,21 +132,6 @@ class ContrastiveConfig:
     def alpha(self, progress: float) -> float:
         """Reliable / unreliable share in percent: ``alpha_start * (1 - progress)``."""
         return self.alpha_start * (1.0 - check_progress(progress))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dictionary of the fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ContrastiveConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ConfigError(
-                f"unknown ContrastiveConfig keys {sorted(unknown)}; valid keys: {sorted(names)}"
-            )
-        return cls(**data)
 
 
 class ContrastiveMemory:
