@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> dict:
         widgets = add_dock_widgets(viewer)
         train = widgets["Train"]
         t_start = time.perf_counter()
-        _wait(app, lambda: "detecting" not in train.device_label.text(), 120)
+        _wait(app, lambda: "Detecting" not in train.device_label.text(), 120)
         t_detected = time.perf_counter()
         widgets["Crack project"].open_project(root)
         _wait(app, lambda: time.perf_counter() > t_detected + 0.5, 5)
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> dict:
         train.iterations_spin.setValue(args.iterations)
         train.crop_spin.setValue(args.crop)
         train.batch_spin.setValue(args.batch)
-        _wait(app, lambda: "detecting" not in train.device_label.text(), 60)
+        _wait(app, lambda: "Detecting" not in train.device_label.text(), 60)
         t_round = time.perf_counter()
         job = train.retrain()
         if job is None:

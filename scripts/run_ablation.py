@@ -53,7 +53,11 @@ Usage::
 
     python scripts/run_ablation.py --out /tmp/ablation --datasets synthetic uav75 \\
         --seeds 0 1 --iterations 300 --crop 128 --jobs 2
+    python scripts/run_ablation.py --out /tmp/ablation --datasets synthetic \
+        --arms semi-ce-only semi-long-warmup --seeds 0 1 --iterations 300 --crop 128
     python scripts/run_ablation.py --out /tmp/ablation --report-only --png docs/images/ablation.png
+
+The exact commands, budget and results of the study are in docs/model.md, "Ablation".
 
 Each run is a subprocess with one torch thread; at most ``--jobs`` run at once and a
 second one starts only while the 1-minute load average is at most ``--max-load``.
@@ -276,13 +280,15 @@ def _result_path(args: argparse.Namespace, job: tuple[str, str, int]) -> Path:
     return Path(args.out) / d / a / f"seed{s}" / "result.json"
 
 
-def drive(args: argparse.Namespace) -> None:
-    """Run every missing job as a subprocess, at most ``--jobs`` at a time."""
+def drive(args: argparse.Namespace, argv: list[str]) -> None:
+    """Run every missing job as a subprocess, at most ``--jobs`` at a time.
+
+    ``argv`` (the driver's own arguments) is passed on to every run, plus ``--job``.
+    """
     pending = [j for j in _jobs(args) if not _result_path(args, j).is_file()]
     log.info("%d runs to do (%d already done)", len(pending), len(_jobs(args)) - len(pending))
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     running: list[tuple[subprocess.Popen, tuple[str, str, int], float]] = []
-    argv = [a for a in sys.argv[1:]]
     t_all = time.perf_counter()
     while pending or running:
         for p, job, t in list(running):
@@ -366,12 +372,13 @@ def write_report(args: argparse.Namespace) -> str:
                          + f" | {_ms([r['train_s'] for r in ar], 0)} |")
         lines.append("")
     lines += ["Per run:", "",
-              "| dataset | arm | seed | IoU | F1 | F1 tol2 | ODS (thr) | OIS | sup loss | "
-              "unsup loss | contr. loss | s/step | train s | eval s |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| dataset | arm | seed | warm-up | IoU | F1 | F1 tol2 | ODS (thr) | OIS "
+              "| sup loss | unsup loss | contr. loss | s/step | train s | eval s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {r['dataset']} | {r['arm']} | {r['seed']} | {r['crack_iou']:.3f} | {r['f1']:.3f} "
+            f"| {r['dataset']} | {r['arm']} | {r['seed']} | {r['warmup']} "
+            f"| {r['crack_iou']:.3f} | {r['f1']:.3f} "
             f"| {r['f1_tol2']:.3f} | {r['ods']:.3f} ({r['ods_threshold']:.2f}) | {r['ois']:.3f} "
             f"| {r['sup_loss_end']:.3f} | {r['unsup_loss_end']:.3f} "
             f"| {r['contrastive_loss_end']:.3f} | {r['median_step_s']:.2f} "
@@ -463,7 +470,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(raw)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.job:
         d, a, s = args.job.split(":")
@@ -471,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if not args.report_only:
-        drive(args)
+        drive(args, raw)
     print(write_report(args))
 
 

@@ -15,9 +15,10 @@ A seed folder whose ``curve.csv`` is complete is reused, so an interrupted run r
 
 Usage::
 
-    python scripts/run_experiments.py --out /tmp/experiments            # everything (~1 h CPU)
+    # the tables of docs/experiments.md (~50 min on 2 CPU cores)
+    python scripts/run_experiments.py --out /tmp/exp --seeds 0,1,2 --class-weighting --warmup 25
     python scripts/run_experiments.py --out /tmp/exp --datasets synthetic --seeds 0
-    python scripts/run_experiments.py --out /tmp/experiments --report-only
+    python scripts/run_experiments.py --out /tmp/exp --class-weighting --warmup 25 --report-only
 
 Data preparation
 ----------------
@@ -28,7 +29,7 @@ synthetic
 uav75
     ``../shared/data/uav75`` (or ``--uav75``): manifest split ``train`` is the pool,
     ``val`` + ``test`` the validation set. Images are downscaled to ``--size`` px
-    (box filter, converted to grey), masks by 2x2... max pooling (a pixel is crack if
+    (box filter, converted to grey), masks by block max pooling (a pixel is crack if
     any source pixel is), so thin cracks survive.
 """
 

@@ -29,12 +29,20 @@ def test_manifest_contributions_resolve():
         "napari-crack-al.write_labels": "napari_crack_al._writer:write_labels",
         "napari-crack-al.make_sample": "napari_crack_al._sample_data:make_sample_data",
         "napari-crack-al.project_widget": "napari_crack_al.widgets.project_widget:ProjectWidget",
+        "napari-crack-al.annotate_widget": "napari_crack_al.widgets.annotate_widget:AnnotateWidget",
+        "napari-crack-al.train_widget": "napari_crack_al.widgets.train_widget:TrainWidget",
+        "napari-crack-al.export_widget": "napari_crack_al.widgets.export_widget:ExportWidget",
     }
     for cid, python_name in expected.items():
         assert commands[cid].python_name == python_name
         assert callable(_resolve(python_name))
-    [widget] = manifest.contributions.widgets
-    assert widget.display_name == "Crack project"
+    widgets = {w.display_name: w.command for w in manifest.contributions.widgets}
+    assert widgets == {
+        "Crack project": "napari-crack-al.project_widget",
+        "Annotate": "napari-crack-al.annotate_widget",
+        "Train": "napari-crack-al.train_widget",
+        "Export": "napari-crack-al.export_widget",
+    }
     [reader] = manifest.contributions.readers
     assert reader.accepts_directories
 

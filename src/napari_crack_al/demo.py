@@ -91,7 +91,10 @@ def add_dock_widgets(viewer: object, *, front: str = "Train") -> dict[str, objec
         for name in WIDGET_NAMES[2:]:
             qt_window.tabifyDockWidget(first, docks[name])
         if front in docks:
+            from qtpy.QtCore import QTimer
+
             docks[front].raise_()
+            QTimer.singleShot(0, docks[front].raise_)  # once the tab bar exists
     return widgets
 
 

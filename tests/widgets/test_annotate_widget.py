@@ -175,3 +175,15 @@ def test_accept_skip_and_next_buttons(panel, qtbot):
     session.close()
     assert not annotate.accept_button.isEnabled()
     assert annotate.image_label.text() == "No project open"
+
+
+def test_retrain_key_without_train_panel_says_how(panel, qtbot, notifications):
+    viewer, annotate = panel
+    _press(qtbot, viewer, Qt.Key.Key_R)
+    assert any("Train panel" in m for m in notifications())
+    _press(qtbot, viewer, Qt.Key.Key_O)  # no probability yet: the overlay toggles, with a word why it is empty
+    assert not annotate.session.overlay_visible and not annotate.overlay_check.isChecked()
+    assert not annotate.session.overlay_layer.visible
+    _press(qtbot, viewer, Qt.Key.Key_O)
+    assert annotate.session.overlay_visible and annotate.overlay_check.isChecked()
+    assert any("No crack probability" in m for m in notifications())

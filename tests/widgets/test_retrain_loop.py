@@ -48,8 +48,9 @@ def panels(make_napari_viewer):
 
 
 def tiny_settings(train) -> None:
-    """A round of a few seconds: 3 steps of 2 crops of 64 px on the CPU, 2 images per batch."""
+    """A round of a few seconds: 3 semi-supervised steps of 2 crops of 64 px on the CPU, 2 images per batch."""
     train.device_combo.setCurrentText("cpu")
+    train.mode_combo.setCurrentText("semi")
     train.iterations_spin.setValue(3)
     train.crop_spin.setValue(64)
     train.batch_spin.setValue(2)
@@ -159,3 +160,13 @@ def test_retrain_and_suggest_next_end_to_end(panels, tiny_root, qtbot):
     paint_truth(session, tiny_root)
     click(qtbot, annotate.accept_button)
     assert session.current_name == expected[1]
+
+    # closing and reopening the project (as after a restart) resumes the model, its plot and the queue
+    losses = {k: list(v) for k, v in train.plot.losses.items()}
+    session.close()
+    assert train.model_label.text() == "No project open" and train.plot.rounds == []
+    project_w.open_project(tiny_root)
+    assert version in train.model_label.text() and train.plot.rounds == [1]
+    assert train.plot.losses == losses
+    assert session.current_name == expected[1]  # the first image still waiting, in the new order
+    assert session.has_probability()

@@ -13,6 +13,7 @@ from qtpy.QtCore import Qt
 
 from napari_crack_al.core.active.round import RoundFinished
 from napari_crack_al.core.active.strategies import unlabeled_candidates
+from napari_crack_al.core.errors import ConfigError
 from napari_crack_al.core.events import MessageEvent, StepEvent
 from napari_crack_al.core.mask_io import read_mask
 from napari_crack_al.core.project import Project
@@ -58,14 +59,16 @@ def _fake_round(square: tuple[slice, slice]):
         names = unlabeled_candidates(project)
         mask = np.zeros((96, 96), dtype=bool)
         mask[square] = True
+        r = len(project.models()) + 1
+        version = f"round-{r:03d}"
         for name in names:
-            project.set_suggestion(name, mask, "round-001")
+            project.set_suggestion(name, mask, version)
         ranking = names[::-1]
         project.set_queue_order(ranking)
-        path = project.models_dir / "round_001.pt"
+        path = project.models_dir / f"round_{r:03d}.pt"
         path.write_bytes(b"not a real model")
-        project.add_model("round-001", path, round=1, metrics={"f1": 0.25, "crack_iou": 0.2, "n_images": 1})
-        return RoundFinished(round_index=1, model_version="round-001", checkpoint=path, metrics={},
+        project.add_model(version, path, round=r, metrics={"f1": 0.25, "crack_iou": 0.2, "n_images": 1})
+        return RoundFinished(round_index=r, model_version=version, checkpoint=path, metrics={},
                              ranking=ranking, train_seconds=0.1, score_seconds=0.1)
 
     return run
@@ -213,13 +216,14 @@ def test_reopening_a_project_resumes_model_plot_and_settings(make_napari_viewer,
     assert train.plot.redraw_count >= 1
 
 
-def test_device_shown_and_config_built(panels, root, qtbot):
+def test_device_shown_and_config_built(panels, root, qtbot, notifications):
     viewer, project_w, train = panels
-    qtbot.waitUntil(lambda: "detecting" not in train.device_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "Detecting" not in train.device_label.text(), timeout=30_000)
     if torch.cuda.is_available():
-        assert "runs on the GPU" in train.device_label.text()
+        assert train.device_label.text().startswith("Runs on the GPU — CUDA: ")
     else:
-        assert "runs on the CPU" in train.device_label.text()
+        assert train.device_label.text().startswith("Runs on the CPU — CPU (")
+        assert train.device_label.text().endswith("no GPU found")
     train.mode_combo.setCurrentText("supervised")
     train.strategy_combo.setCurrentText("entropy")
     train.heldout_spin.setValue(0.25)
@@ -231,3 +235,29 @@ def test_device_shown_and_config_built(panels, root, qtbot):
     assert "Shift+R" in train.retrain_button.toolTip()
     # Retrain without a project: a warning, no job
     assert train.retrain() is None
+    # an invalid setting is a notification naming the valid values, not a traceback
+    project_w.open_project(root)
+    train.crop_spin.setValue(100)
+    with pytest.raises(ConfigError, match="multiple of 16"):
+        train.round_config()
+    assert train.retrain() is None and train.retrain_button.isEnabled()
+    assert any("multiple of 16" in m for m in notifications())
+
+
+def test_napari_activity_progress_when_asked(panels, root, qtbot, monkeypatch):
+    from napari.utils import progress
+
+    viewer, project_w, train = panels
+    project_w.open_project(root)
+    monkeypatch.setattr(train_module, "run_round", _fake_round((slice(0, 5), slice(0, 5))))
+    train.activity_check.setChecked(True)
+    job = train.retrain()
+    assert job._pbar is not None and job._pbar in progress._all_instances
+    qtbot.waitUntil(lambda: job.done, timeout=10_000)
+    assert job._pbar is None and not any("Crack AL" in p.desc for p in progress._all_instances)
+    train.activity_check.setChecked(False)
+    monkeypatch.setattr(train_module, "run_round", _fake_round((slice(0, 5), slice(0, 5))))
+    job = train.retrain()
+    assert job is not None and job._pbar is None
+    qtbot.waitUntil(lambda: job.done, timeout=10_000)
+    assert job.outcome.error is None and train.last_result.model_version == "round-002"

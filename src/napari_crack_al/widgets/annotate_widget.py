@@ -270,7 +270,8 @@ class AnnotateWidget(QWidget):
         session = self.session
         slots = ((session.project_changed, self._on_project_changed),
                  (session.image_loaded, self._on_image_loaded),
-                 (session.queue_changed, self._update_state))
+                 (session.queue_changed, self._update_state),
+                 (session.overlay_toggled, self._on_overlay_toggled))
         for signal, slot in slots:
             signal.connect(slot)
 
@@ -370,6 +371,11 @@ class AnnotateWidget(QWidget):
             layer.events.data.connect(self.schedule_measurements)
             layer.events.brush_size.connect(self._on_brush)
             self._on_brush()
+
+    def _on_overlay_toggled(self, shown: bool) -> None:
+        self.overlay_check.blockSignals(True)
+        self.overlay_check.setChecked(bool(shown))
+        self.overlay_check.blockSignals(False)
 
     def _on_brush(self, *_: Any) -> None:
         if self._layer is not None:

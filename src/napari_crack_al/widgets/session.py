@@ -144,6 +144,7 @@ class AnnotationSession:
     image_loaded = Signal(str)  # image name
     queue_changed = Signal()  # statuses, scores or order changed
     retrain_requested = Signal()  # Shift+R: the Train panel (if open) starts a round
+    overlay_toggled = Signal(bool)  # the probability overlay was shown (True) or hidden
 
     def __init__(self, viewer: napari.Viewer, *, autosave_seconds: float = 10.0,
                  display_profile: str = "column") -> None:
@@ -446,7 +447,10 @@ class AnnotationSession:
     # ------------------------------------------------------------------ probability overlay
     def set_overlay_visible(self, visible: bool) -> None:
         """Show or hide the crack probability overlay (now and for the next images)."""
+        changed = self.overlay_visible != bool(visible)
         self.overlay_visible = bool(visible)
+        if changed:
+            self.overlay_toggled.emit(self.overlay_visible)
         layer = self.overlay_layer
         viewer = self.viewer
         if layer is not None and viewer is not None and layer in viewer.layers:

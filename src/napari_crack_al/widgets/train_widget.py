@@ -20,11 +20,13 @@ advice instead of a traceback.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -52,7 +54,7 @@ from .worker import OUT_OF_MEMORY_ADVICE, BackgroundJob, JobOutcome, is_out_of_m
 if TYPE_CHECKING:  # pragma: no cover
     import napari.viewer
 
-__all__ = ["TrainWidget", "panel_defaults", "SETTINGS_META", "LOSSES_META"]
+__all__ = ["TrainWidget", "panel_defaults", "software_opengl", "SETTINGS_META", "LOSSES_META"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +64,36 @@ STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "disagreement")  # a round 
 _PHASES = {"loading": "Loading images", "scoring": "Scoring the queue", "embedding annotated": "Embedding"}
 
 
-def panel_defaults(preset: str, on_gpu: bool) -> dict[str, int]:
-    """Iterations and crop size per round for a preset: short rounds on a CPU, longer on a GPU."""
+def panel_defaults(preset: str, on_gpu: bool) -> dict[str, Any]:
+    """Iterations, crop size and mode of a round for a preset: short supervised rounds on a CPU.
+
+    On two CPU cores a semi-supervised step costs about 2.5 supervised ones, and the EMA teacher
+    it saves lags behind a short run; the first rounds are quick and supervised there, each
+    round then starting from the previous model. A GPU trains the U2PL way from the start.
+    """
     if on_gpu:
-        return {"iterations": 1000, "crop_size": 256} if preset == "fast" else \
-            {"iterations": 2000, "crop_size": 512}
-    return {"iterations": 100, "crop_size": 128} if preset == "fast" else {"iterations": 50, "crop_size": 128}
+        steps, crop = (1000, 256) if preset == "fast" else (2000, 512)
+        return {"iterations": steps, "crop_size": crop, "mode": "semi"}
+    return {"iterations": 200 if preset == "fast" else 60, "crop_size": 128, "mode": "supervised"}
+
+
+@functools.lru_cache(maxsize=1)
+def software_opengl() -> bool:
+    """Whether napari draws with a software OpenGL renderer (llvmpipe: remote desktops, Xvfb).
+
+    There, napari's activity indicator (an animated GIF that makes Qt compose the
+    whole OpenGL window at every frame) takes a CPU core away from training, so
+    the Train panel does not use napari's activity dock by default.
+    """
+    try:
+        from napari._vispy.utils.gl import _opengl_context
+        from vispy.gloo import gl
+
+        with _opengl_context():
+            renderer = str(gl.glGetParameter(gl.GL_RENDERER)).lower()
+    except Exception:  # noqa: BLE001 - unknown: assume a GPU
+        return False
+    return any(word in renderer for word in ("llvmpipe", "softpipe", "swrast", "swiftshader", "software"))
 
 
 def _describe(choice: str) -> tuple[str, bool]:
@@ -130,7 +156,7 @@ class TrainWidget(QWidget):
         self.device_combo = QComboBox()
         self.device_combo.addItems(list(DEVICES))
         self.device_combo.setToolTip("auto: the GPU (CUDA or Apple MPS) when there is one, else the CPU")
-        self.device_label = QLabel("Device: detecting…")
+        self.device_label = QLabel("Detecting the device…")
         self.device_label.setWordWrap(True)
 
         self.iterations_spin = QSpinBox()
@@ -164,6 +190,11 @@ class TrainWidget(QWidget):
         self.heldout_spin.setValue(0.2)
         self.heldout_spin.setToolTip("Share of the accepted images kept out of training to measure the "
                                      "model (from 5 accepted images on)")
+        self.activity_check = QCheckBox("Progress in napari's activity dock")
+        self.activity_check.setChecked(not software_opengl())
+        self.activity_check.setToolTip("Also show the round's progress in napari's activity dock (bottom right). "
+                                       "Off by default with software OpenGL (remote desktop), where its "
+                                       "animation slows training down")
         advanced = QCollapsible("Advanced settings")
         inner = QWidget()
         form = QFormLayout(inner)
@@ -172,6 +203,7 @@ class TrainWidget(QWidget):
                          ("Strategy", self.strategy_combo), ("Images per batch", self.k_spin),
                          ("Seed", self.seed_spin), ("Held-out fraction", self.heldout_spin)):
             form.addRow(label, w)
+        form.addRow(self.activity_check)
         advanced.addWidget(inner)
         self.advanced = advanced
 
@@ -202,11 +234,11 @@ class TrainWidget(QWidget):
         layout.addWidget(self.model_label)
         layout.addLayout(top)
         layout.addWidget(self.device_label)
-        layout.addWidget(advanced)
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(advanced)
 
         self.preset_combo.currentTextChanged.connect(self._apply_defaults)
         self.device_combo.currentTextChanged.connect(self._detect_device)
@@ -245,6 +277,7 @@ class TrainWidget(QWidget):
         d = panel_defaults(self.preset_combo.currentText(), self._on_gpu)
         self.iterations_spin.setValue(d["iterations"])
         self.crop_spin.setValue(d["crop_size"])
+        self.mode_combo.setCurrentText(d["mode"])
 
     def settings(self) -> dict[str, Any]:
         """The panel's settings as a JSON-able dict (stored in the project at each round)."""
@@ -282,7 +315,7 @@ class TrainWidget(QWidget):
 
     def _detect_device(self, *_: Any) -> None:
         choice = self.device_combo.currentText()
-        self.device_label.setText("Device: detecting…")
+        self.device_label.setText("Detecting the device…")
         if self._device_job is not None and self._device_job.running:
             self._device_job.cancel()
         self._device_job = BackgroundJob(lambda: _describe(choice),
@@ -292,13 +325,17 @@ class TrainWidget(QWidget):
         if not self._alive or choice != self.device_combo.currentText():
             return
         if outcome.error is not None:
-            self.device_label.setText(f"Device: {outcome.error}")
+            self.device_label.setText(str(outcome.error))
             return
         if outcome.value is None:
             return
         text, on_gpu = outcome.value
-        where = f"runs on the GPU — {text}" if on_gpu else f"runs on the CPU — {text} (no GPU in use)"
-        self.device_label.setText(f"Device: {where}")
+        if on_gpu:
+            self.device_label.setText(f"Runs on the GPU — {text}")
+        elif choice == "auto":
+            self.device_label.setText(f"Runs on the CPU — {text}; no GPU found")
+        else:
+            self.device_label.setText(f"Runs on the CPU — {text}")
         if on_gpu != self._on_gpu:
             self._on_gpu = on_gpu
             if self.session.project is None or not self.session.project.get_meta(SETTINGS_META):
@@ -323,20 +360,20 @@ class TrainWidget(QWidget):
         try:
             session.save_current()  # the round's snapshot includes the edits on screen
             config = self.round_config()
+            project.set_meta(SETTINGS_META, self.settings())
         except Exception as exc:  # noqa: BLE001
             if not notify.is_user_error(exc):
                 raise
             notify.report(exc, "Retrain")
             return None
-        project.set_meta(SETTINGS_META, self.settings())
         n_round = max((int(m["round"]) for m in project.models()), default=0) + 1
         self.plot.start_round(f"Round {n_round} losses")
         self.last_result = None
         token = CancelToken()
         self.job = BackgroundJob(lambda: run_round(project, config, cancel=token), cancel=token,
-                                 on_event=self._on_event, on_done=self._on_done,
-                                 description="Crack AL: retrain & suggest next", setup=_configure_threads,
-                                 freeze_gc=True)
+                                 on_event=self._on_event, on_done=self._on_done, setup=_configure_threads,
+                                 description="Crack AL: retrain & suggest next" if self.activity_check.isChecked()
+                                 else "", freeze_gc=True)
         self._set_running(True)
         self._set_progress(0, 0, "Starting…")
         self.status_label.setText(f"Round {n_round} started — you can keep annotating.")

@@ -198,7 +198,8 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str] = (
 
     Rows that carry ``<metric>_std`` (from :func:`mean_curves`) get a shaded ±1 std band.
     The full-supervision arm is drawn as a dashed horizontal line at its last value
-    (its label count does not change), with a marker at its label count.
+    (its label count, which does not change, is in the legend); the x axis spans the
+    other arms' label counts.
     """
     from ..export.plots import PNG_DPI, figure_to_png
 
@@ -210,6 +211,7 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str] = (
     arms = _arms(rows)
     finite_x = [float(r["n_labeled"]) for r in rows if r["strategy"] != FULL_STRATEGY]
     xmin = min(finite_x) if finite_x else 0.0
+    xmax = max(finite_x) if finite_x else 0.0
     for i, metric in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), i + 1)
         for strategy, mode in arms:
@@ -221,7 +223,6 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str] = (
             if strategy == FULL_STRATEGY:
                 ax.axhline(y[-1], color="black", linestyle="--", linewidth=1.2,
                            label=f"{label} ({int(x[-1])} labels)")
-                ax.plot([x[-1]], [y[-1]], marker="*", color="black", markersize=9)
                 continue
             linestyle = "-" if mode == "semi" else ":"
             (line,) = ax.plot(x, y, marker="o", linestyle=linestyle, label=label)
@@ -233,7 +234,7 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str] = (
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} on the validation images")
         if finite_x:
-            ax.set_xlim(left=xmin - 1)
+            ax.set_xlim(xmin - 1, xmax + 1)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right", fontsize="small")
     if title:

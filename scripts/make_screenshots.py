@@ -1,0 +1,161 @@
+"""Screenshots of the annotation loop for docs/user-guide.md (docs/images/*.png).
+
+Runs the real loop on a synthetic sample project: annotate (paint the ground
+truth, as an annotator would), accept, retrain (a real CPU round), see the new
+suggestion and its probability overlay, export. Needs a display::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/make_screenshots.py
+
+Options: ``--out docs/images`` ``--iterations 300`` (training steps of the round)
+``--keep PROJECT`` (keep the sample project there instead of a temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _pump(app, seconds: float = 0.3) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def _wait(app, condition, timeout: float, what: str) -> None:
+    end = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > end:
+            raise TimeoutError(f"timed out waiting for {what}")
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def _raise_tab(widget) -> None:
+    from qtpy.QtWidgets import QDockWidget
+
+    parent = widget
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parent()
+    if parent is not None:
+        parent.raise_()
+
+
+def _shot(viewer, app, path: Path) -> None:
+    from napari_crack_al.demo import _hide_toasts
+
+    _pump(app, 0.5)
+    _hide_toasts(viewer.window)
+    _pump(app, 0.2)
+    viewer.screenshot(str(path), canvas_only=False, flash=False)
+    print(f"wrote {path}", flush=True)
+
+
+def _paint_truth(session, root: Path, fraction: float = 1.0) -> None:
+    from napari_crack_al.core.mask_io import read_mask
+
+    truth = read_mask(root / "ground_truth" / f"{session.current_name}.png")
+    if fraction < 1.0:  # an annotation in progress: the upper part only
+        truth = truth.copy()
+        truth[int(truth.shape[0] * fraction):] = False
+    layer = session.labels_layer
+    layer.data[...] = truth.astype(np.uint8)
+    layer.refresh()
+    layer.events.paint()  # as a brush stroke does (the Annotate panel re-measures)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/images"))
+    parser.add_argument("--iterations", type=int, default=300, help="training steps of the round (300)")
+    parser.add_argument("--accept", type=int, default=4, help="images accepted before the round (4)")
+    parser.add_argument("--keep", type=Path, default=None, help="make the sample project here and keep it")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from napari_crack_al.demo import WINDOW_SIZE, add_dock_widgets, prepare_project
+
+    tmp = None
+    if args.keep is None:
+        tmp = Path(tempfile.mkdtemp(prefix="crack-al-shots-"))
+        root = tmp / "sample-project"
+    else:
+        root = args.keep
+    try:
+        prepare_project(root, n=10, size=256, seed=3)
+        viewer = napari.Viewer(title="napari-crack-al", show=True)
+        viewer.window.resize(*WINDOW_SIZE)
+        app = QApplication.instance()
+        widgets = add_dock_widgets(viewer, front="Annotate")
+        project_w, annotate, train, export = (widgets[k] for k in ("Crack project", "Annotate", "Train", "Export"))
+        project_w.open_project(root)
+        session = project_w.session
+        _wait(app, lambda: "Detecting" not in train.device_label.text(), 120, "the device")
+
+        # 1. annotating: a crack being painted, its measurements on the right
+        _paint_truth(session, root, fraction=0.6)
+        _wait(app, lambda: annotate.summary is not None and annotate.summary.n_cracks > 0, 30, "measurements")
+        _shot(viewer, app, args.out / "annotate.png")
+
+        # accept a few images painted with their ground truth (Shift+A)
+        for _ in range(args.accept):
+            _paint_truth(session, root)
+            session.accept_and_next()
+        _pump(app)
+
+        # 2. a round in progress: Retrain & suggest next, the panel's progress and losses
+        _raise_tab(train)
+        train.device_combo.setCurrentText("auto")
+        train.iterations_spin.setValue(args.iterations)
+        job = train.retrain()
+        if job is None:
+            print("the round did not start", file=sys.stderr)
+            return 2
+        _wait(app, lambda: train.progress_bar.format().startswith("Training")
+              and train.progress_bar.value() >= max(2, args.iterations // 3), 3600, "training")
+        train.plot.redraw()
+        _shot(viewer, app, args.out / "training.png")
+
+        # 3. the round finished: the top image with the new suggestion and its probability overlay
+        _wait(app, lambda: job.done, 3600, "the round")
+        if train.last_result is None:
+            print(f"the round failed: {train.status_label.text()}", file=sys.stderr)
+            return 2
+        train.plot.redraw()
+        _shot(viewer, app, args.out / "suggestion.png")
+        session.set_overlay_visible(False)
+        _raise_tab(annotate)
+        _wait(app, lambda: annotate.summary is not None, 30, "measurements")
+        _shot(viewer, app, args.out / "suggestion-no-overlay.png")
+        session.set_overlay_visible(True)
+
+        # 4. export
+        _raise_tab(export)
+        export.include_combo.setCurrentIndex(export.include_combo.findData("annotated+suggested"))
+        export.force_check.setChecked(True)
+        export_job = export.export()
+        if export_job is not None:
+            _wait(app, lambda: export_job.done, 600, "the export")
+        _shot(viewer, app, args.out / "export.png")
+        viewer.close()
+        _pump(app, 0.2)
+        print(f"round: {train.last_result.model_version}, trained {train.last_result.train_seconds:.0f} s, "
+              f"scored {train.last_result.score_seconds:.0f} s")
+        return 0
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
