@@ -13,7 +13,8 @@ Arms
 supervised
     ``mode="supervised"``: labelled images only.
 semi
-    ``mode="semi", use_contrastive=False``: pseudo-label loss with the EMA teacher.
+    ``mode="semi", use_contrastive=False``: pseudo-label loss with the EMA teacher
+    (the defaults: U2PL's batch-wide entropy drop; Dice only where crack pseudo labels are kept).
 semi-contrastive
     ``mode="semi", use_contrastive=True`` (λ = ``--contrastive-weight``, 0.1 by default).
 semi-long-warmup
@@ -23,6 +24,12 @@ semi-ce-only
     ``semi`` with the Dice term of the unsupervised loss switched off (CE only, weight 0.5
     as in the default criterion, like upstream U2PL's CE-only unsupervised loss): a
     diagnostic, done by wrapping ``losses.unsupervised_loss`` in the run's process.
+semi-class-drop, semi-class-drop-contrastive
+    ``semi`` / ``semi-contrastive`` with ``drop_per_class=True``: the entropy drop applied
+    within each pseudo class instead of batch-wide (a diagnostic).
+semi-weighted
+    ``semi`` with ``class_weighting=True``: inverse-frequency class weights in every CE term,
+    supervised and unsupervised (as the course project's unsupervised loss).
 
 Data (deterministic; the same split for every arm and seed, so arms are compared paired)
 ----
@@ -79,7 +86,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-ARMS = ("supervised", "semi", "semi-contrastive", "semi-long-warmup", "semi-ce-only")
+ARMS = ("supervised", "semi", "semi-contrastive", "semi-long-warmup", "semi-ce-only",
+        "semi-class-drop", "semi-class-drop-contrastive", "semi-weighted")
 DATASETS = ("synthetic", "uav75")
 METRICS = ("crack_iou", "f1", "precision", "recall", "f1_tol2", "ods", "ois")
 
@@ -174,11 +182,12 @@ def train_config(arm: str, seed: int, args: argparse.Namespace):
     if arm == "semi-long-warmup":
         warmup = int(round(args.long_warmup_share * args.iterations))
     return TrainConfig.from_preset(
-        "fast", mode=mode, use_contrastive=(arm == "semi-contrastive"),
+        "fast", mode=mode, use_contrastive=arm.endswith("contrastive"),
         contrastive_weight=args.contrastive_weight, iterations=args.iterations,
         crop_size=args.crop, batch_size=args.batch, unlabeled_batch_size=args.batch,
         warmup_iterations=warmup, profile=args.profile, threads=args.threads,
-        device="cpu", seed=seed)
+        drop_per_class=arm.startswith("semi-class-drop"),
+        class_weighting=(arm == "semi-weighted"), device="cpu", seed=seed)
 
 
 def evaluate(model, images: list, args: argparse.Namespace) -> dict[str, float]:
@@ -250,7 +259,7 @@ def run_one(dataset: str, arm: str, seed: int, args: argparse.Namespace) -> dict
         "dataset": dataset, "arm": arm, "seed": seed, "mode": result.mode,
         "iterations": args.iterations, "crop": args.crop, "batch": args.batch,
         "warmup": config.effective_warmup if result.mode == "semi" else args.iterations,
-        "contrastive_weight": args.contrastive_weight if arm == "semi-contrastive" else 0.0,
+        "contrastive_weight": args.contrastive_weight if arm.endswith("contrastive") else 0.0,
         "n_labeled": len(labeled), "n_unlabeled": len(unlabeled) if result.mode == "semi" else 0,
         "n_eval": len(val),
         **{m: metrics.get(m, float("nan")) for m in METRICS},
@@ -400,7 +409,9 @@ def _plot(rows: list[dict], datasets: list[str], args: argparse.Namespace, path:
 
     metrics = [("crack_iou", "IoU"), ("f1", "F1"), ("f1_tol2", "F1 tol 2"), ("ods", "ODS")]
     colors = {"supervised": "#7f7f7f", "semi": "#1f77b4", "semi-contrastive": "#d62728",
-              "semi-long-warmup": "#2ca02c", "semi-ce-only": "#9467bd"}
+              "semi-long-warmup": "#2ca02c", "semi-ce-only": "#9467bd",
+              "semi-class-drop": "#8c564b", "semi-class-drop-contrastive": "#e377c2",
+              "semi-weighted": "#bcbd22"}
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
     width = 0.8 / len(args.arms)
     for ax, d in zip(axes[0], datasets):

@@ -218,3 +218,53 @@ def test_unsupervised_gradient_to_student_only():
     a = unsupervised_loss(logits.detach(), p1, 0.3).item()
     b = unsupervised_loss(logits.detach(), prob.detach(), 0.3).item()
     assert a == pytest.approx(b, abs=1e-5)
+
+
+def _thin_crack_teacher():
+    """A teacher that is confident on background and unsure on a thin crack (2 % of pixels)."""
+    prob = torch.zeros(1, 2, 20, 20)
+    prob[:, 1] = 0.02  # background, confident
+    prob[0, 1, 10, :8] = 0.6  # 8 crack pseudo labels, uncertain (entropy near the maximum)
+    prob[:, 0] = 1.0 - prob[:, 1]
+    return prob
+
+
+def test_global_drop_removes_every_crack_pseudo_label_per_class_keeps_them():
+    prob = _thin_crack_teacher()
+    crack = prob.argmax(1) == 1
+    assert int(crack.sum()) == 8
+    glob = pseudo_label_mask(prob, 20.0)
+    assert int(glob.sum()) == 320 and not bool((glob & crack).any())
+    per = pseudo_label_mask(prob, 20.0, per_class=True)
+    # 20 % of each pseudo class dropped: round(0.2 * 392) = 78 background, round(0.2 * 8) = 2 crack
+    assert int((per & ~crack).sum()) == 392 - 78
+    assert int((per & crack).sum()) == 6
+    # within a class the most uncertain go first
+    ent = entropy_map(prob)
+    bg = ~crack
+    assert ent[bg & ~per].min() >= ent[bg & per].max()
+    # ignored pixels are never kept, class-wise too
+    ignore = torch.zeros(1, 20, 20, dtype=torch.bool)
+    ignore[0, 10, :4] = True
+    per_ign = pseudo_label_mask(prob, 0.0, ignore, per_class=True)
+    assert not bool((per_ign & ignore).any()) and int(per_ign.sum()) == 396
+
+
+def test_unsupervised_dice_left_out_when_no_crack_pseudo_label_is_kept():
+    prob = _thin_crack_teacher()
+    logits = torch.zeros(1, 2, 20, 20)
+    logits[:, 1] = 0.5  # the student predicts crack mass everywhere
+    # global drop at the start: no crack pseudo label kept -> CE only (rescaled), no Dice
+    keep = pseudo_label_mask(prob, 20.0)
+    target = torch.where(keep, prob.argmax(1), torch.full_like(keep, IGNORE_INDEX, dtype=torch.long))
+    ce_only = 0.5 * cross_entropy_loss(logits, target).item() * 400 / 320
+    got = unsupervised_loss(logits, prob, 0.0)
+    assert got.item() == pytest.approx(ce_only, abs=1e-6)
+    assert dice_loss(logits, target).item() > 0.9  # what the Dice term would have added
+    # class-wise drop keeps crack pseudo labels, so the Dice term is there
+    keep = pseudo_label_mask(prob, 20.0, per_class=True)
+    target = torch.where(keep, prob.argmax(1), torch.full_like(keep, IGNORE_INDEX, dtype=torch.long))
+    ref = 0.5 * cross_entropy_loss(logits, target).item() * 400 / 320 + 0.5 * dice_loss(
+        logits, target).item()
+    got = unsupervised_loss(logits, prob, 0.0, drop_per_class=True)
+    assert got.item() == pytest.approx(ref, abs=1e-6)

@@ -11,7 +11,10 @@ the annotation when an annotated image is edited) whenever the annotator moves
 to another image, closes the project, removes the mask layer or closes the
 viewer, and every ``autosave_seconds`` while painting.
 
-This module uses napari and psygnal but no Qt widgets.
+This module holds the session's state (project, current image, saving, annotation
+time); layers are in :mod:`.session_layers`, queue moves in :mod:`.session_queue`, one
+session per viewer in :mod:`.session_registry` and the look of images and masks in
+:mod:`.display` (public names re-exported here). Uses napari and psygnal, no Qt widgets.
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ import numpy as np
 from psygnal import Signal
 
 from ..core.errors import ConfigError, ProjectError
-from ..core.normalize import PROFILE_MODES, display_contrast_limits, remove_transverse_profile
+from ..core.normalize import PROFILE_MODES
 from ..core.project import ImageStatus, Project
-from ..core.range_io import RangeImage, read_range_image
+from ..core.range_io import read_range_image
 from . import notify
+from .display import (DEFAULT_BRUSH_SIZE, MASK_COLORMAP, MASK_SOURCE_WORDS, OVERLAY_NAME, display_image,
+                      labels_layer_name)
+from .session_layers import SessionLayersMixin
+from .session_queue import QueueNavigationMixin
+from .session_registry import get_session, unwrap_viewer
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -45,70 +53,21 @@ __all__ = [
     "display_image",
     "DEFAULT_BRUSH_SIZE",
     "MASK_COLORMAP",
+    "MASK_SOURCE_WORDS",
     "OVERLAY_NAME",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Brush diameter in pixels when a mask is first shown (cracks are 1-10 px wide).
-DEFAULT_BRUSH_SIZE = 5
-#: Label 1 (crack) in a colour that stands out on a gray range image.
-MASK_COLORMAP = {None: "transparent", 0: "transparent", 1: "#ff3030"}
 #: Longest pause (seconds) counted as annotation time; longer pauses count as this much.
 IDLE_CAP_SECONDS = 120.0
 
-MASK_SOURCE_WORDS = {"annotation": "annotation", "suggestion": "suggestion", "draft": "draft", "empty": "new"}
-#: Name of the optional layer showing the model's crack probability (below the mask).
-OVERLAY_NAME = "crack probability"
 
-
-def labels_layer_name(source: str) -> str:
-    """Name of the mask layer for a mask that came from ``source``.
-
-    Parameters
-    ----------
-    source : {"annotation", "suggestion", "draft", "empty"}
-        Where :meth:`Project.mask_for_editing` found the mask.
-
-    Returns
-    -------
-    str
-        e.g. ``"crack mask (annotation)"``; an empty start is called ``"crack mask (new)"``.
-    """
-    return f"crack mask ({MASK_SOURCE_WORDS.get(source, source)})"
-
-
-def display_image(image: RangeImage, profile: str = "column") -> tuple[np.ndarray, tuple[float, float]]:
-    """The pixels to show for a range image, and their contrast limits.
-
-    For a one-channel range image the transverse road profile (cross-slope,
-    ruts) is removed first, so cracks stand out instead of the road's shape;
-    colour photographs converted to gray are shown as they are.
-
-    Parameters
-    ----------
-    image : RangeImage
-        The image.
-    profile : {"column", "row", "none"}
-        Which transverse profile to remove (see
-        :func:`~napari_crack_al.core.normalize.remove_transverse_profile`).
-
-    Returns
-    -------
-    (ndarray of float32, (float, float))
-        Display data and contrast limits over the valid pixels.
-    """
-    if profile not in PROFILE_MODES:
-        raise ConfigError(f"display profile must be one of {', '.join(PROFILE_MODES)}; got {profile!r}")
-    if profile == "none" or getattr(image, "channels", 1) != 1:
-        return image.data, display_contrast_limits(image)
-    data = remove_transverse_profile(image.data, image.valid, axis=profile)
-    shown = RangeImage(data=data, valid=image.valid, path=image.path, source_dtype=image.source_dtype)
-    return data, display_contrast_limits(shown)
-
-
-class AnnotationSession:
+class AnnotationSession(QueueNavigationMixin, SessionLayersMixin):
     """State of the annotation work in one viewer (no Qt widgets).
+
+    Its layers (:class:`~.session_layers.SessionLayersMixin`) and queue moves
+    (:class:`~.session_queue.QueueNavigationMixin`) are mixed in.
 
     Parameters
     ----------
@@ -178,11 +137,6 @@ class AnnotationSession:
             qt_window.destroyed.connect(self._on_viewer_destroyed)
 
     # ------------------------------------------------------------------ properties
-    @property
-    def viewer(self) -> napari.Viewer | None:
-        """The viewer, or None once it is gone."""
-        return self._viewer_ref()
-
     @property
     def record(self) -> ImageRecord | None:
         """The record of the current image (read fresh from the project)."""
@@ -365,174 +319,6 @@ class AnnotationSession:
         logger.debug("saved %s of %s", what, name)
         return what
 
-    def accept_and_next(self) -> str | None:
-        """Accept the current mask as the annotation and load the next queued image.
-
-        Returns
-        -------
-        str or None
-            The image loaded next, or None when no image waits (the current one stays).
-        """
-        project = self._require_project()
-        name = self._require_image()
-        mask = self.current_mask()
-        assert mask is not None
-        project.accept(name, mask, seconds=self._take_seconds(name))
-        self._discard_draft(name)
-        self._persisted = mask.copy()
-        self.queue_changed.emit()
-        return self._advance(name)
-
-    def skip_and_next(self) -> str | None:
-        """Mark the current image skipped (edits kept as a draft) and load the next one.
-
-        An image that is already annotated keeps its annotation and status.
-
-        Returns
-        -------
-        str or None
-            The image loaded next, or None when no image waits.
-        """
-        project = self._require_project()
-        name = self._require_image()
-        self.save_current()
-        if project.record(name).status != ImageStatus.ANNOTATED:
-            project.skip(name, seconds=self._take_seconds(name))
-            self.queue_changed.emit()
-        return self._advance(name)
-
-    def open_next_suggestion(self) -> str | None:
-        """Save the current mask and open the top of the queue (the first image waiting).
-
-        This is where a new ranking puts the most useful image (Shift+N).
-
-        Returns
-        -------
-        str or None
-            The image opened, or None when no image waits.
-        """
-        project = self._require_project()
-        self.save_current()
-        self._advance_from_top = False
-        name = project.next_name()
-        if name is None:
-            notify.info("No image waits in the queue: every image is annotated or skipped.")
-            return None
-        self.load(name, force=True)
-        return name
-
-    def queue_reranked(self) -> None:
-        """Tell the session that a new ranking re-sorted the queue.
-
-        The next "accept & next" or "skip" opens the top of the new queue (not the
-        image after the current one), and the queue table is refreshed.
-        """
-        self._advance_from_top = True
-        self.queue_changed.emit()
-
-    def request_retrain(self) -> bool:
-        """Ask the Train panel of this viewer to start a round (Shift+R).
-
-        Returns
-        -------
-        bool
-            False when no Train panel listens (a notification says how to open one).
-        """
-        if len(self.retrain_requested) == 0:
-            notify.warning("Open the Train panel (Plugins > Crack AL > Train) to retrain the model.")
-            return False
-        self.retrain_requested.emit()
-        return True
-
-    # ------------------------------------------------------------------ probability overlay
-    def set_overlay_visible(self, visible: bool) -> None:
-        """Show or hide the crack probability overlay (now and for the next images)."""
-        changed = self.overlay_visible != bool(visible)
-        self.overlay_visible = bool(visible)
-        if changed:
-            self.overlay_toggled.emit(self.overlay_visible)
-        layer = self.overlay_layer
-        viewer = self.viewer
-        if layer is not None and viewer is not None and layer in viewer.layers:
-            layer.visible = self.overlay_visible
-        if self.labels_layer is not None and viewer is not None and self.labels_layer in viewer.layers:
-            viewer.layers.selection.active = self.labels_layer  # painting keeps working
-
-    def toggle_overlay(self) -> bool:
-        """Toggle the probability overlay (Shift+O); returns whether it is now shown."""
-        layer = self.overlay_layer
-        viewer = self.viewer
-        shown = self.overlay_visible
-        if layer is not None and viewer is not None and layer in viewer.layers:
-            shown = bool(layer.visible)  # the eye icon may have been used
-        self.set_overlay_visible(not shown)
-        if self.overlay_visible and not self.has_probability():
-            notify.info("No crack probability for this image yet: it appears after a training round.")
-        return self.overlay_visible
-
-    def refresh_overlay(self) -> None:
-        """Show the stored crack probability of the current image (after a new round)."""
-        if self.current_name is not None:
-            self._update_overlay(self.current_name)
-
-    def _update_overlay(self, name: str) -> None:
-        """Show the stored probability of ``name`` in the overlay layer (zeros when there is none).
-
-        The layer is made once, with the first image, and then only gets new data:
-        making a layer costs the UI thread a few hundred milliseconds, which must
-        not happen when a training round finishes. Zeros add nothing to the image
-        (additive blending), so an image without probability looks as without overlay.
-        """
-        viewer = self.viewer
-        if viewer is None or self.project is None or self.image_layer is None:
-            return
-        from ..core.active.round import probability_path, read_probability
-
-        shape = tuple(self.image_layer.data.shape)
-        prob = None
-        if probability_path(self.project, name).is_file():
-            prob = read_probability(self.project, name)
-            if prob is not None and prob.shape != shape:
-                prob = None
-        has = prob is not None
-        data = prob if has else np.zeros(shape, dtype=np.float32)
-        meta = {"crack_al_name": name, "has_probability": has}
-        layer_name = OVERLAY_NAME if has else f"{OVERLAY_NAME} (none yet)"
-        layers = viewer.layers
-        layer = self.overlay_layer if self.overlay_layer is not None and self.overlay_layer in layers else None
-        if layer is None:
-            from napari.layers import Image
-
-            layer = Image(data, name=layer_name, colormap="inferno", contrast_limits=(0.0, 1.0),
-                          opacity=0.5, blending="additive", visible=self.overlay_visible, metadata=meta)
-            layers.insert(layers.index(self.image_layer) + 1, layer)
-        else:
-            layer.data = data
-            layer.contrast_limits = (0.0, 1.0)
-            layer.metadata = meta
-            layer.name = layer_name
-        self.overlay_layer = layer
-        if layers.index(layer) < layers.index(self.image_layer):  # the image was added again
-            layers.move(layers.index(layer), layers.index(self.image_layer) + 1)
-        if self.labels_layer is not None and self.labels_layer in layers:
-            if layers.index(layer) > layers.index(self.labels_layer):
-                layers.move(layers.index(layer), layers.index(self.labels_layer))
-            layers.selection.active = self.labels_layer
-
-    def has_probability(self) -> bool:
-        """Whether the overlay shows a stored probability for the current image."""
-        layer = self.overlay_layer
-        return layer is not None and bool(layer.metadata.get("has_probability"))
-
-    def _remove_layer_quietly(self, layer: Any) -> None:
-        viewer = self.viewer
-        replacing, self._replacing = self._replacing, True
-        try:
-            if viewer is not None and layer in viewer.layers:
-                viewer.layers.remove(layer)
-        finally:
-            self._replacing = replacing
-
     def counts(self) -> dict[str, int]:
         """Number of images per status (and ``"total"``)."""
         out = {s.value: 0 for s in ImageStatus}
@@ -557,31 +343,6 @@ class AnnotationSession:
         assert self.project is not None
         self.project.discard_draft(name)
 
-    def _advance(self, after: str | None) -> str | None:
-        """Load the next waiting image after ``after``; unreadable ones are reported and passed."""
-        project = self._require_project()
-        self.save_current()
-        if self._advance_from_top:  # a new ranking: its top first
-            self._advance_from_top = False
-            after = None
-        tried: set[str] = set()
-        name = project.next_name(after=after)
-        if name is None and after is None and project.names():
-            name = project.names()[0]  # nothing waits: show the first image
-        while name is not None and name not in tried:
-            tried.add(name)
-            try:
-                self.load(name)
-                return name
-            except Exception as exc:  # noqa: BLE001 - reported, then the next image is tried
-                if not notify.is_user_error(exc):
-                    raise
-                notify.report(exc, f"Cannot open image {name!r}")
-                name = project.next_name(after=name)
-        if after is not None:
-            notify.info("No image waits in the queue: every image is annotated or skipped.")
-        return None
-
     def _tick(self) -> None:
         """Add the time since the last activity (capped) to the current image."""
         now = time.monotonic()
@@ -594,76 +355,6 @@ class AnnotationSession:
         if name == self.current_name:
             self._tick()
         return float(self._seconds.pop(name, 0.0))
-
-    def _show(self, name: str, image: RangeImage, mask: np.ndarray, source: str) -> None:
-        """Show the image and mask of ``name`` in the session's two layers.
-
-        Layers still in the viewer are reused (new data, name and metadata; the
-        mask's undo history restarts), which is much faster than replacing them;
-        layers the user removed are created again.
-        """
-        from napari.layers import Image, Labels
-
-        viewer = self.viewer
-        if viewer is None:
-            raise ProjectError(None, "the viewer was closed")
-        layers = viewer.layers
-        data, limits = display_image(image, self.display_profile)
-        image_meta = {"crack_al_name": name, "path": str(image.path), "valid": image.valid,
-                      "source_dtype": image.source_dtype,
-                      "profile_removed": self.display_profile if data is not image.data else "none"}
-        labels_meta = {"crack_al_name": name, "mask_source": source}
-        labels_name = labels_layer_name(source)
-        old_shape = None if self.image_layer is None else tuple(self.image_layer.data.shape)
-
-        image_layer = self.image_layer if self.image_layer is not None and self.image_layer in layers else None
-        if image_layer is None:
-            image_layer = Image(data, name=name, colormap="gray", contrast_limits=limits, metadata=image_meta)
-            layers.insert(0, image_layer)
-        else:
-            image_layer.data = data
-            image_layer.contrast_limits_range = limits
-            image_layer.contrast_limits = limits
-            image_layer.metadata = image_meta
-            image_layer.name = name
-        labels = self.labels_layer if self.labels_layer is not None and self.labels_layer in layers else None
-        if labels is None:
-            if self.labels_layer is not None:
-                self.labels_layer.events.paint.disconnect(self._on_paint)
-            labels = Labels(mask.astype(np.uint8), name=labels_name, opacity=0.7, colormap=MASK_COLORMAP,
-                            metadata=labels_meta)
-            labels.brush_size = DEFAULT_BRUSH_SIZE
-            layers.insert(layers.index(image_layer) + 1, labels)
-            labels.events.paint.connect(self._on_paint)
-        else:
-            labels.data = mask.astype(np.uint8)
-            labels.metadata = labels_meta
-            labels.name = labels_name
-            _reset_undo_history(labels)
-        if layers.index(labels) < layers.index(image_layer):  # the mask always on top of its image
-            layers.move(layers.index(labels), layers.index(image_layer) + 1)
-        self.image_layer, self.labels_layer = image_layer, labels
-        self._update_overlay(name)
-        labels.selected_label = 1
-        layers.selection.active = labels
-        labels.mode = "paint"
-        if old_shape != tuple(image_layer.data.shape):
-            viewer.reset_view()
-
-    def _remove_layers(self) -> None:
-        viewer = self.viewer
-        replacing, self._replacing = self._replacing, True
-        try:
-            for layer in (self.labels_layer, self.overlay_layer, self.image_layer):
-                if layer is None:
-                    continue
-                if layer is self.labels_layer:
-                    layer.events.paint.disconnect(self._on_paint)
-                if viewer is not None and layer in viewer.layers:
-                    viewer.layers.remove(layer)
-        finally:
-            self._replacing = replacing
-        self.image_layer = self.labels_layer = self.overlay_layer = None
 
     def _on_paint(self, event: Any = None) -> None:
         self._painted = True
@@ -702,47 +393,3 @@ class AnnotationSession:
                 raise
             notify.report(exc, action)
 
-
-def _reset_undo_history(labels: Labels) -> None:
-    """Start a fresh undo history (edits of the previous image must not be undone onto this one)."""
-    reset = getattr(labels, "_reset_history", None)
-    if callable(reset):
-        reset()
-    else:  # pragma: no cover - napari without the private helper: making it read-only resets history
-        labels.editable = False
-        labels.editable = True
-
-
-# ---------------------------------------------------------------------- one session per viewer
-_SESSIONS: dict[int, tuple[weakref.ref, AnnotationSession]] = {}
-
-
-def get_session(viewer: napari.Viewer) -> AnnotationSession:
-    """The one :class:`AnnotationSession` of ``viewer`` (created on first use).
-
-    Sessions are keyed weakly by viewer: a closed and collected viewer drops its session.
-    A ``PublicOnlyProxy`` of a viewer (what napari passes to dock widgets) gives the
-    session of the viewer it wraps.
-    """
-    viewer = unwrap_viewer(viewer)
-    key = id(viewer)
-    entry = _SESSIONS.get(key)
-    if entry is not None and entry[0]() is viewer:
-        return entry[1]
-    session = AnnotationSession(viewer)
-    ref = weakref.ref(viewer, lambda _ref, key=key: _drop(key, _ref))
-    _SESSIONS[key] = (ref, session)
-    return session
-
-
-def unwrap_viewer(viewer: Any) -> Any:
-    """The real viewer behind napari's ``PublicOnlyProxy`` (or ``viewer`` itself)."""
-    while hasattr(type(viewer), "__wrapped__"):
-        viewer = viewer.__wrapped__
-    return viewer
-
-
-def _drop(key: int, ref: weakref.ref) -> None:
-    entry = _SESSIONS.get(key)
-    if entry is not None and entry[0] is ref:
-        del _SESSIONS[key]

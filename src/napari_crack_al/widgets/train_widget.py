@@ -16,93 +16,34 @@ are ready (Shift+N opens the top image). Nothing typed is ever lost either way.
 Cancel stops the round at its next check (within a training step); the previous
 model stays current. Errors become notifications; out-of-memory errors come with
 advice instead of a traceback.
+
+This module lays the panel out and starts, cancels and ties rounds to the open
+project; the settings form is in :mod:`.train_settings` and the display of a
+running round and its outcome in :mod:`.train_progress` (their public names are
+re-exported here).
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import sys
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
-from superqt import QCollapsible
+from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ..core.active.round import RoundConfig, RoundFinished, run_round
-from ..core.active.strategies import STRATEGY_NAMES
+from ..core.active.round import RoundFinished, run_round
 from ..core.errors import CrackALError
-from ..core.events import CancelToken, CheckpointEvent, MessageEvent, ProgressEvent, StepEvent, ValidationEvent
-from ..core.training.config import DEVICES, PRESET_NAMES, TRAIN_MODES, TrainConfig
+from ..core.events import CancelToken
 from . import notify
-from .metrics_plot import METRIC_KEYS, MetricsPlot
+from .metrics_plot import MetricsPlot
 from .session import AnnotationSession, get_session, unwrap_viewer
-from .shortcuts import NEXT_KEY, RETRAIN_KEY, bind_shortcuts, key_text, tooltip_with_key
-from .worker import OUT_OF_MEMORY_ADVICE, BackgroundJob, JobOutcome, is_out_of_memory
+from .shortcuts import RETRAIN_KEY, bind_shortcuts, tooltip_with_key
+from .train_progress import LOSSES_META, RoundProgressMixin
+from .train_settings import SETTINGS_META, TrainSettingsMixin, panel_defaults, software_opengl
+from .worker import BackgroundJob
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari.viewer
 
 __all__ = ["TrainWidget", "panel_defaults", "software_opengl", "SETTINGS_META", "LOSSES_META"]
-
-logger = logging.getLogger(__name__)
-
-SETTINGS_META = "train_panel"  # the panel's settings, restored when the project is reopened
-LOSSES_META = "train_panel_losses"  # loss curve of the last round, for the plot after a restart
-STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "disagreement")  # a round keeps no student
-_PHASES = {"loading": "Loading images", "scoring": "Scoring the queue", "embedding annotated": "Embedding"}
-
-
-def panel_defaults(preset: str, on_gpu: bool) -> dict[str, Any]:
-    """Iterations, crop size and mode of a round for a preset: short supervised rounds on a CPU.
-
-    On two CPU cores a semi-supervised step costs about 2.5 supervised ones, and the EMA teacher
-    it saves lags behind a short run; the first rounds are quick and supervised there, each
-    round then starting from the previous model. A GPU trains the U2PL way from the start.
-    """
-    if on_gpu:
-        steps, crop = (1000, 256) if preset == "fast" else (2000, 512)
-        return {"iterations": steps, "crop_size": crop, "mode": "semi"}
-    return {"iterations": 200 if preset == "fast" else 60, "crop_size": 128, "mode": "supervised"}
-
-
-@functools.lru_cache(maxsize=1)
-def software_opengl() -> bool:
-    """Whether napari draws with a software OpenGL renderer (llvmpipe: remote desktops, Xvfb).
-
-    There, napari's activity indicator (an animated GIF that makes Qt compose the
-    whole OpenGL window at every frame) takes a CPU core away from training, so
-    the Train panel does not use napari's activity dock by default.
-    """
-    try:
-        from napari._vispy.utils.gl import _opengl_context
-        from vispy.gloo import gl
-
-        with _opengl_context():
-            renderer = str(gl.glGetParameter(gl.GL_RENDERER)).lower()
-    except Exception:  # noqa: BLE001 - unknown: assume a GPU
-        return False
-    return any(word in renderer for word in ("llvmpipe", "softpipe", "swrast", "swiftshader", "software"))
-
-
-def _describe(choice: str) -> tuple[str, bool]:
-    """``(description, on_gpu)`` of the device ``choice`` (imports torch: run it in a worker)."""
-    from ..core.device import configure_threads, describe_device, select_device
-
-    configure_threads(1)
-    device = select_device(choice)
-    return describe_device(device), device.type != "cpu"
 
 
 def _configure_threads() -> None:
@@ -111,15 +52,11 @@ def _configure_threads() -> None:
     configure_threads(1)  # one core stays with the UI
 
 
-def _release_gpu_memory() -> None:
-    """Give the GPU memory cached by torch back (no gc.collect(): it would stall the UI)."""
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
-
-
-class TrainWidget(QWidget):
+class TrainWidget(TrainSettingsMixin, RoundProgressMixin, QWidget):
     """Dock widget: Retrain & suggest next, preset, device, advanced settings, progress, plot, Cancel.
+
+    The settings form (:class:`~.train_settings.TrainSettingsMixin`) and the display of a
+    round (:class:`~.train_progress.RoundProgressMixin`) are mixed in.
 
     Parameters
     ----------
@@ -149,63 +86,7 @@ class TrainWidget(QWidget):
 
         self.model_label = QLabel("No project open")
         self.model_label.setWordWrap(True)
-        self.preset_combo = QComboBox()
-        self.preset_combo.addItems(list(PRESET_NAMES))
-        self.preset_combo.setToolTip("fast: ResNet-18, for a laptop CPU; accurate: ResNet-50, for a GPU "
-                                     "(a new preset starts a new model only in a new project)")
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(list(DEVICES))
-        self.device_combo.setToolTip("auto: the GPU (CUDA or Apple MPS) when there is one, else the CPU")
-        self.device_label = QLabel("Detecting the device…")
-        self.device_label.setWordWrap(True)
-
-        self.iterations_spin = QSpinBox()
-        self.iterations_spin.setRange(1, 1_000_000)
-        self.iterations_spin.setToolTip("Training steps per round")
-        self.crop_spin = QSpinBox()
-        self.crop_spin.setRange(32, 2048)
-        self.crop_spin.setSingleStep(16)
-        self.crop_spin.setToolTip("Training crop side in pixels (multiple of 16; smaller uses less memory)")
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 256)
-        self.batch_spin.setValue(4)
-        self.batch_spin.setToolTip("Crops per training step (smaller uses less memory)")
-        self.mode_combo = QComboBox()
-        self.mode_combo.addItems(list(TRAIN_MODES))
-        self.mode_combo.setToolTip("semi: also learns from the images not annotated yet (U2PL); "
-                                   "supervised: from the accepted masks only (faster)")
-        self.strategy_combo = QComboBox()
-        self.strategy_combo.addItems(list(STRATEGIES))
-        self.strategy_combo.setCurrentText("hybrid")
-        self.strategy_combo.setToolTip("How the queue is ranked: hybrid = uncertain AND diverse images first")
-        self.k_spin = QSpinBox()
-        self.k_spin.setRange(1, 1000)
-        self.k_spin.setValue(5)
-        self.k_spin.setToolTip("Images chosen together as the next batch at the top of the queue")
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.heldout_spin = QDoubleSpinBox()
-        self.heldout_spin.setRange(0.0, 0.5)
-        self.heldout_spin.setSingleStep(0.05)
-        self.heldout_spin.setValue(0.2)
-        self.heldout_spin.setToolTip("Share of the accepted images kept out of training to measure the "
-                                     "model (from 5 accepted images on)")
-        self.activity_check = QCheckBox("Progress in napari's activity dock")
-        self.activity_check.setChecked(not software_opengl())
-        self.activity_check.setToolTip("Also show the round's progress in napari's activity dock (bottom right). "
-                                       "Off by default with software OpenGL (remote desktop), where its "
-                                       "animation slows training down")
-        advanced = QCollapsible("Advanced settings")
-        inner = QWidget()
-        form = QFormLayout(inner)
-        for label, w in (("Iterations", self.iterations_spin), ("Crop size", self.crop_spin),
-                         ("Batch size", self.batch_spin), ("Mode", self.mode_combo),
-                         ("Strategy", self.strategy_combo), ("Images per batch", self.k_spin),
-                         ("Seed", self.seed_spin), ("Held-out fraction", self.heldout_spin)):
-            form.addRow(label, w)
-        form.addRow(self.activity_check)
-        advanced.addWidget(inner)
-        self.advanced = advanced
+        self._build_settings_form()
 
         self.retrain_button = QPushButton("Retrain && suggest next")
         self.retrain_button.setToolTip(tooltip_with_key(
@@ -238,7 +119,7 @@ class TrainWidget(QWidget):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
         layout.addWidget(self.plot, 1)
-        layout.addWidget(advanced)
+        layout.addWidget(self.advanced)
 
         self.preset_combo.currentTextChanged.connect(self._apply_defaults)
         self.device_combo.currentTextChanged.connect(self._detect_device)
@@ -262,7 +143,7 @@ class TrainWidget(QWidget):
         self._detect_device()
         self._on_project_changed(session.project)
 
-    # ------------------------------------------------------------------ settings
+    # ------------------------------------------------------------------ plot colours
     def _theme_colors(self) -> dict[str, str]:
         try:
             from napari.utils.theme import get_theme
@@ -272,74 +153,6 @@ class TrainWidget(QWidget):
                     "text": theme.text.as_hex()}
         except Exception:  # noqa: BLE001 - default colours
             return {}
-
-    def _apply_defaults(self, *_: Any) -> None:
-        d = panel_defaults(self.preset_combo.currentText(), self._on_gpu)
-        self.iterations_spin.setValue(d["iterations"])
-        self.crop_spin.setValue(d["crop_size"])
-        self.mode_combo.setCurrentText(d["mode"])
-
-    def settings(self) -> dict[str, Any]:
-        """The panel's settings as a JSON-able dict (stored in the project at each round)."""
-        return {"preset": self.preset_combo.currentText(), "device": self.device_combo.currentText(),
-                "iterations": self.iterations_spin.value(), "crop_size": self.crop_spin.value(),
-                "batch_size": self.batch_spin.value(), "mode": self.mode_combo.currentText(),
-                "strategy": self.strategy_combo.currentText(), "k": self.k_spin.value(),
-                "seed": self.seed_spin.value(), "heldout_fraction": round(self.heldout_spin.value(), 4)}
-
-    def apply_settings(self, values: dict[str, Any]) -> None:
-        """Set the panel from :meth:`settings` values (unknown or invalid ones are ignored)."""
-        combos = {"preset": self.preset_combo, "device": self.device_combo, "mode": self.mode_combo,
-                  "strategy": self.strategy_combo}
-        spins = {"iterations": self.iterations_spin, "crop_size": self.crop_spin, "batch_size": self.batch_spin,
-                 "k": self.k_spin, "seed": self.seed_spin, "heldout_fraction": self.heldout_spin}
-        for key, combo in combos.items():
-            if key in values and combo.findText(str(values[key])) >= 0:
-                combo.blockSignals(key == "preset")  # keep the stored iterations and crop
-                combo.setCurrentText(str(values[key]))
-                combo.blockSignals(False)
-        for key, spin in spins.items():
-            if isinstance(values.get(key), (int, float)):
-                spin.setValue(values[key])
-
-    def round_config(self) -> RoundConfig:
-        """The :class:`RoundConfig` of the panel's settings (ConfigError when invalid)."""
-        s = self.settings()
-        train = TrainConfig.from_preset(s["preset"], iterations=s["iterations"], crop_size=s["crop_size"],
-                                        batch_size=s["batch_size"], unlabeled_batch_size=s["batch_size"],
-                                        mode=s["mode"], seed=s["seed"], device=s["device"],
-                                        **self.train_overrides)
-        return RoundConfig(train=train, strategy=s["strategy"], batch_size=s["k"],
-                           heldout_fraction=s["heldout_fraction"], seed=s["seed"],
-                           mc_passes=4 if s["strategy"] == "bald" else 0)
-
-    def _detect_device(self, *_: Any) -> None:
-        choice = self.device_combo.currentText()
-        self.device_label.setText("Detecting the device…")
-        if self._device_job is not None and self._device_job.running:
-            self._device_job.cancel()
-        self._device_job = BackgroundJob(lambda: _describe(choice),
-                                         on_done=lambda outcome: self._device_found(outcome, choice)).start()
-
-    def _device_found(self, outcome: JobOutcome, choice: str) -> None:
-        if not self._alive or choice != self.device_combo.currentText():
-            return
-        if outcome.error is not None:
-            self.device_label.setText(str(outcome.error))
-            return
-        if outcome.value is None:
-            return
-        text, on_gpu = outcome.value
-        if on_gpu:
-            self.device_label.setText(f"Runs on the GPU — {text}")
-        elif choice == "auto":
-            self.device_label.setText(f"Runs on the CPU — {text}; no GPU found")
-        else:
-            self.device_label.setText(f"Runs on the CPU — {text}")
-        if on_gpu != self._on_gpu:
-            self._on_gpu = on_gpu
-            if self.session.project is None or not self.session.project.get_meta(SETTINGS_META):
-                self._apply_defaults()
 
     # ------------------------------------------------------------------ round
     @property
@@ -388,120 +201,7 @@ class TrainWidget(QWidget):
             self.cancel_button.setEnabled(False)
             self.status_label.setText("Cancelling…")
 
-    def _set_running(self, running: bool) -> None:
-        self.retrain_button.setEnabled(not running and self.session.project is not None)
-        self.cancel_button.setEnabled(running)
-
-    def _set_progress(self, done: int, total: int, text: str) -> None:
-        self.progress_bar.setRange(0, max(0, total))
-        self.progress_bar.setValue(min(done, total) if total else 0)
-        self.progress_bar.setFormat(f"{text} %v/%m" if total else text)
-        if self.job is not None:
-            self.job.progress(done, total, f"Crack AL: {text.lower()}")
-
-    def _on_event(self, ev: Any) -> None:
-        if not self._alive:
-            return
-        if isinstance(ev, StepEvent):
-            self.plot.add_losses(ev.step, ev.losses)
-            self._set_progress(ev.step, ev.total_steps, "Training")
-            total = ev.losses.get("total")
-            if total is not None:
-                self.status_label.setText(f"Training step {ev.step}/{ev.total_steps} — loss {total:.3f}")
-        elif isinstance(ev, ProgressEvent):
-            self._set_progress(ev.done, ev.total, _PHASES.get(ev.what, ev.what.capitalize() or "Working"))
-        elif isinstance(ev, ValidationEvent):
-            f1 = ev.metrics.get("f1")
-            if f1 is not None:
-                self.status_label.setText(f"Held-out F1 after step {ev.step}: {f1:.3f}")
-        elif isinstance(ev, CheckpointEvent) and ev.metadata.get("final"):
-            self.status_label.setText(f"Model {ev.metadata.get('model_version', '')} saved; scoring the queue…")
-            if self.session.project is not None:
-                self._show_models(self.session.project)
-        elif isinstance(ev, MessageEvent):
-            logger.info("%s", ev.text)
-            self.status_label.setText(ev.text)
-        elif isinstance(ev, RoundFinished):
-            self.last_result = ev
-
-    def _on_done(self, outcome: JobOutcome) -> None:
-        if not self._alive:
-            return
-        _release_gpu_memory()
-        self._set_running(False)
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("idle")
-        project = self.session.project
-        if isinstance(outcome.value, RoundFinished):
-            self.last_result = outcome.value
-            with notify.reporting("Show the new suggestions"):
-                self._apply_round(outcome.value)
-        elif outcome.error is not None:
-            self._report_error(outcome.error)
-        else:
-            current = project.current_model() if project is not None else None
-            kept = f"the model {current['version']} is kept" if current else "no model was saved"
-            self.status_label.setText(f"Round cancelled: {kept}.")
-            notify.info(f"Round cancelled: {kept}.")
-        if project is not None:
-            self._show_models(project)
-
-    def _report_error(self, exc: BaseException) -> None:
-        if is_out_of_memory(exc):
-            msg = f"Retrain {OUT_OF_MEMORY_ADVICE}"
-            logger.warning("out of memory during a round: %s", exc)
-            notify.error(msg)
-        elif notify.is_user_error(exc):
-            msg = notify.report(exc, "Retrain")
-        else:
-            logger.error("the round failed", exc_info=(type(exc), exc, exc.__traceback__))
-            msg = f"Retrain failed: {type(exc).__name__}: {exc}"
-            notify.error(msg)
-        self.status_label.setText(msg)
-
-    def _apply_round(self, result: RoundFinished) -> None:
-        session = self.session
-        project = session.project
-        if project is None:
-            return
-        if result.checkpoint is not None:
-            project.set_meta(LOSSES_META, {"version": result.model_version, "title": self.plot.loss_title,
-                                           "curves": self.plot.loss_history()})
-        session.queue_reranked()
-        top = project.next_name()
-        if result.checkpoint is None:
-            done = "No image is accepted yet: the queue is ranked by diversity (no model trained)."
-        else:
-            done = (f"Round {result.round_index} done: model {result.model_version} "
-                    f"(trained {result.train_seconds:.0f} s, scored {result.score_seconds:.0f} s).")
-        if top is None:
-            self.status_label.setText(f"{done} No image waits in the queue.")
-        elif session.current_name is None or not session.touched():
-            session.load(top, force=True)  # saves the current mask first
-            self.status_label.setText(f"{done} Opened {top}, the top of the new queue.")
-        else:
-            session.refresh_overlay()
-            self.status_label.setText(f"{done} You were editing {session.current_name}: it stays open.")
-            notify.info(f"New suggestions from {result.model_version} are ready: press {key_text(NEXT_KEY)} "
-                        f"(Next suggestion) to open {top}.")
-
     # ------------------------------------------------------------------ project
-    def _show_models(self, project: Any) -> None:
-        models = project.models()
-        self.plot.set_models(models)
-        current = models[-1] if models else None
-        if current is None:
-            self.model_label.setText("Model: none yet — accept a few masks, then Retrain & suggest next.")
-            return
-        metrics = current.get("metrics") or {}
-        parts = [f"Model: <b>{current['version']}</b> (round {current['round']}, {len(models)} trained)"]
-        shown = [f"{label} {metrics[k]:.2f}" for k, label in METRIC_KEYS.items() if k in metrics]
-        if shown:
-            n = metrics.get("n_images")
-            parts.append("held-out " + ", ".join(shown) + (f" on {int(n)} image(s)" if n else ""))
-        self.model_label.setText(" — ".join(parts))
-
     def _on_project_changed(self, project: Any) -> None:
         if self.running:
             assert self.job is not None

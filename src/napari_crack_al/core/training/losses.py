@@ -315,6 +315,7 @@ def unsupervised_loss(
     class_weights: torch.Tensor | Sequence[float] | None = None,
     rescale: bool = True,
     smooth: float = 1.0,
+    drop_per_class: bool = False,
 ) -> torch.Tensor:
     """CE + Dice of the student on the teacher's pseudo labels, uncertain pixels dropped.
 
@@ -327,7 +328,12 @@ def unsupervised_loss(
     before dropping. (U2PL multiplies its mean CE by ``all / kept``; counting only
     non-ignored pixels keeps the factor at ``1 / (1 - drop share)`` whatever the
     padding.) ``rescale=False`` gives the plain mean over kept pixels. The Dice
-    term is computed over the kept pixels and is not rescaled.
+    term is computed over the kept pixels and is not rescaled; it is left out (0)
+    when the kept pseudo labels hold no crack pixel at all. On such a batch the crack
+    Dice ``1 - s / (Σp + s)`` would only say "predict no crack anywhere", which is the
+    teacher's bias on a rare class rather than evidence -- together with the
+    batch-wide entropy drop it made the student collapse to all-background
+    (docs/model.md, "Ablation"). The CE term still covers those pixels.
 
     Parameters
     ----------
@@ -349,6 +355,9 @@ def unsupervised_loss(
         Apply U2PL's ``n_valid / n_kept`` factor to the CE term.
     smooth : float
         Dice smoothing.
+    drop_per_class : bool
+        Drop the most uncertain pixels within each pseudo class (see
+        :func:`pseudo_label_mask`) instead of over the whole batch.
 
     Returns
     -------
@@ -362,7 +371,7 @@ def unsupervised_loss(
             f"{tuple(student_logits.shape)}"
         )
     drop = drop_percent_schedule(progress, drop_start)
-    keep = pseudo_label_mask(teacher_prob, drop, ignore_mask)
+    keep = pseudo_label_mask(teacher_prob, drop, ignore_mask, per_class=drop_per_class)
     n_kept = int(keep.sum())
     if n_kept == 0:
         return _zero_like_graph(student_logits)
@@ -372,6 +381,9 @@ def unsupervised_loss(
     ce = cross_entropy_loss(student_logits, target, class_weights=class_weights)
     if rescale:
         ce = ce * (n_valid / n_kept)
-    dice = dice_loss(student_logits, target, smooth=smooth)
+    if dice_weight > 0 and bool((target == CRACK_CLASS).any()):
+        dice = dice_loss(student_logits, target, smooth=smooth)
+    else:
+        dice = _zero_like_graph(student_logits)
     logger.debug("unsupervised loss: dropped %.2f %%, kept %d of %d", drop, n_kept, n_valid)
     return ce_weight * ce + dice_weight * dice

@@ -349,7 +349,8 @@ def train(
                         cw_u = inverse_frequency_weights(pseudo, model_config.num_classes)
                     unsup_t = unsupervised_loss(logits_u.float(), prob_u, progress,
                                                 ignore_mask=ign_u, drop_start=config.drop_start,
-                                                class_weights=cw_u)
+                                                class_weights=cw_u,
+                                                drop_per_class=config.drop_per_class)
                     total = total + config.unsup_weight * unsup_t
                 if use_contrastive and memory is not None:
                     feat_s = out_s.features

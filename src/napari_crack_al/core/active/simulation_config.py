@@ -1,0 +1,153 @@
+"""Settings of a label-efficiency simulation: the arms compared and the loop sizes.
+
+:class:`SimulationConfig` holds what every arm shares; :class:`Arm` is one
+labelling policy (a selection strategy and a training mode) and :func:`parse_arm`
+reads one from its name (``"full"`` or ``"STRATEGY-MODE"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from ..training.config import TRAIN_MODES, TrainConfig
+from .curves import FULL_STRATEGY, arm_name
+from .strategies import STRATEGY_NAMES
+
+__all__ = ["SIM_STRATEGIES", "Arm", "SimulationConfig", "parse_arm"]
+
+#: Strategies a simulation arm may use ("full" = every training image, supervised).
+SIM_STRATEGIES: tuple[str, ...] = tuple(s for s in STRATEGY_NAMES
+                                        if s not in ("disagreement", "bald")) + (FULL_STRATEGY,)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One simulated labelling policy: a strategy and a training mode."""
+
+    strategy: str
+    mode: str
+
+    @property
+    def name(self) -> str:
+        """``"full"`` or ``"STRATEGY-MODE"``."""
+        return arm_name(self.strategy, self.mode)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Settings of a simulation (shared by every arm).
+
+    Parameters
+    ----------
+    train : TrainConfig
+        Training settings of ONE round (``iterations`` per round); ``mode`` and
+        ``seed`` are set per arm and round.
+    strategies : tuple of str
+        Selection strategies compared (:data:`SIM_STRATEGIES`); ``"full"`` adds the
+        full-supervision reference.
+    modes : tuple of str
+        Training modes compared ("semi", "supervised"); every strategy runs in every mode.
+    initial : int
+        Images annotated before the first round (round-0 selection).
+    per_round : int
+        Images annotated after each round.
+    rounds : int
+        Training rounds (models) per arm.
+    seed : int
+        Seed of the selections and the training (round r trains with ``seed * 1000 + r``).
+    threshold : float
+        Crack probability threshold of the validation masks (and of the suggestions).
+    tile, overlap : int
+        Tiled inference settings.
+    full_reference : bool
+        Also run the ``"full"`` arm (same as listing it in ``strategies``).
+    arm_list : tuple of str
+        Explicit arms by name (``"random-supervised"``, ``"hybrid-semi"``, ``"full"``, ...);
+        when given it replaces the product of ``strategies`` and ``modes``.
+    """
+
+    train: TrainConfig
+    strategies: tuple[str, ...] = ("hybrid",)
+    modes: tuple[str, ...] = ("semi",)
+    initial: int = 5
+    per_round: int = 5
+    rounds: int = 4
+    seed: int = 0
+    threshold: float = 0.5
+    tile: int = 512
+    overlap: int = 64
+    full_reference: bool = False
+    arm_list: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if isinstance(self.arm_list, str) or not isinstance(self.arm_list, tuple):
+            problems.append(f"arm_list must be a tuple of arm names (got {self.arm_list!r})")
+        else:
+            for name in self.arm_list:
+                try:
+                    parse_arm(name)
+                except ConfigError as exc:
+                    problems.append(str(exc))
+            if len(set(self.arm_list)) != len(self.arm_list):
+                problems.append(f"arm_list has repeated arms: {', '.join(self.arm_list)}")
+        if not isinstance(self.train, TrainConfig):
+            problems.append(f"train must be a TrainConfig (got {type(self.train).__name__})")
+        for name, options in (("strategies", SIM_STRATEGIES), ("modes", TRAIN_MODES)):
+            values = getattr(self, name)
+            if isinstance(values, str) or not isinstance(values, tuple) or not values:
+                problems.append(f"{name} must be a non-empty tuple (got {values!r})")
+                continue
+            bad = [v for v in values if v not in options]
+            if bad:
+                problems.append(f"unknown {name} {', '.join(map(repr, bad))}; valid: "
+                                + ", ".join(options))
+            if len(set(values)) != len(values):
+                problems.append(f"{name} are repeated: {', '.join(values)}")
+        for name, low in (("initial", 1), ("per_round", 1), ("rounds", 1), ("seed", 0),
+                          ("tile", 16), ("overlap", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                problems.append(f"{name} must be an integer >= {low} (got {v!r})")
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 < t < 1.0:
+            problems.append(f"threshold must be a number in (0, 1) (got {t!r})")
+        if not isinstance(self.full_reference, bool):
+            problems.append(f"full_reference must be true or false (got {self.full_reference!r})")
+        if problems:
+            raise ConfigError("invalid SimulationConfig: " + "; ".join(problems))
+
+    @property
+    def arms(self) -> list[Arm]:
+        """The arms in run order: ``arm_list`` if given, else every (strategy, mode), then
+        the full reference once."""
+        if self.arm_list:
+            return [parse_arm(name) for name in self.arm_list]
+        out = [Arm(s, m) for s in self.strategies if s != FULL_STRATEGY for m in self.modes]
+        if self.full_reference or FULL_STRATEGY in self.strategies:
+            out.append(Arm(FULL_STRATEGY, "supervised"))
+        return out
+
+    @property
+    def labels_needed(self) -> int:
+        """Training images an active arm annotates: ``initial + (rounds - 1) * per_round``."""
+        return self.initial + (self.rounds - 1) * self.per_round
+
+
+def parse_arm(name: str) -> Arm:
+    """The :class:`Arm` called ``name`` (``"full"`` or ``"STRATEGY-MODE"``).
+
+    Raises
+    ------
+    ConfigError
+        Unknown strategy or mode; the message lists the valid ones.
+    """
+    if name == FULL_STRATEGY:
+        return Arm(FULL_STRATEGY, "supervised")
+    strategy, _, mode = str(name).rpartition("-")
+    if strategy not in SIM_STRATEGIES or strategy == FULL_STRATEGY or mode not in TRAIN_MODES:
+        raise ConfigError(f"unknown arm {name!r}: expected 'full' or STRATEGY-MODE with a "
+                          f"strategy in {', '.join(s for s in SIM_STRATEGIES if s != 'full')} "
+                          f"and a mode in {', '.join(TRAIN_MODES)}")
+    return Arm(strategy, mode)
