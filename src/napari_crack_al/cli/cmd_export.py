@@ -5,27 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .argtypes import non_negative_int as _non_negative_int
+from .argtypes import positive_float as _positive_float
+
 HELP = "export the project's masks, a manifest and crack measurements (CSV) to a folder"
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,20 +7,14 @@ import io
 import sys
 from pathlib import Path
 
+from .argtypes import open_fraction
+
+_fraction = open_fraction("the threshold")
+
 HELP = "predict crack masks for every image of a folder"
 
 #: Sub-folder of ``--out`` that receives the float32 probability maps.
 PROBABILITY_DIR = "probabilities"
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
-    return value
 
 
 def _tile(text: str) -> int:

@@ -6,31 +6,12 @@ import argparse
 from pathlib import Path
 
 from ..core.active.strategies import STRATEGY_NAMES
+from .argtypes import int_at_least as _int_at_least
+from .argtypes import open_fraction
+
+_probability = open_fraction("the threshold")
 
 HELP = "score the project's unlabeled images with a model and re-sort the annotation queue"
-
-
-def _int_at_least(low: int):  # noqa: ANN202
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

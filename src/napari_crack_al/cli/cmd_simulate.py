@@ -6,31 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from .argtypes import int_at_least as _int_at_least
+from .argtypes import open_fraction
+
+_fraction = open_fraction("the validation fraction")
+
 HELP = "simulate annotate -> retrain -> score -> suggest with the true masks as the annotator"
-
-
-def _int_at_least(low: int):  # noqa: ANN202
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"the validation fraction must be in (0, 1), exclusive; got {text}")
-    return value
 
 
 def _name_list(valid: tuple[str, ...], what: str):  # noqa: ANN202
