@@ -173,3 +173,21 @@ def test_incompatible_config_and_weights(tmp_path, trained):
     with pytest.raises(CheckpointError, match="missing: encoder.layer1.2") as info:
         load_model(other)  # ... but the weights do not fit the stated architecture
     assert "other.pt" in str(info.value)
+
+
+def test_checkpoint_from_before_decoders_loads_as_deeplabv3plus(tmp_path):
+    """A file written before the decoder could be chosen has no "decoder" key: DeepLabV3+."""
+    config = ModelConfig(encoder="resnet18", decoder="deeplabv3plus", decoder_channels=16,
+                         low_level_channels=8, rep_dim=8)
+    model = build_model(config)
+    path = save_checkpoint(tmp_path / "old.pt", model, model_config=config)
+    payload = torch.load(path, weights_only=True)
+    del payload["model_config"]["decoder"], payload["model_config"]["refine_channels"]
+    del payload["model_config"]["unet_channels"]
+    torch.save(payload, path)
+    loaded, ckpt = load_model(path)
+    assert ckpt.model_config.decoder == "deeplabv3plus"
+    x = torch.randn(1, 1, 64, 64)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(x).logits, model(x).logits)

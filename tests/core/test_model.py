@@ -9,6 +9,7 @@ import torch
 
 from napari_crack_al.core.errors import CheckpointError, ConfigError
 from napari_crack_al.core.model import (
+    DECODERS,
     PRESETS,
     CrackSegmenter,
     ModelConfig,
@@ -29,11 +30,17 @@ def tiny(encoder: str = "resnet18", **kw) -> ModelConfig:
     return ModelConfig(encoder=encoder, **{**TINY, **kw})
 
 
+_ASPP = {"deeplabv3plus": "decoder.aspp.pool.conv.weight",
+         "deeplabv3plus_unet": "decoder.deeplab.aspp.pool.conv.weight",
+         "unet": "decoder.blocks.0.conv1.0.weight"}
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
 @pytest.mark.parametrize("output_stride", [16, 8])
 @pytest.mark.parametrize("encoder", ["resnet18", "resnet34", "resnet50", "resnet101"])
-def test_shapes_and_gradients(encoder, output_stride):
+def test_shapes_and_gradients(encoder, output_stride, decoder):
     torch.manual_seed(0)
-    model = build_model(tiny(encoder, output_stride=output_stride)).train()
+    model = build_model(tiny(encoder, output_stride=output_stride, decoder=decoder)).train()
     x = torch.randn(2, 1, 64, 64)
     out = model(x, with_features=True)
     assert isinstance(out, SegmenterOutput)
@@ -54,7 +61,7 @@ def test_shapes_and_gradients(encoder, output_stride):
         assert torch.isfinite(p.grad).all(), name
     # gradients reach the very first conv and every head
     for name in ("encoder.conv1.weight", "classifier.classifier.weight", "aux.classifier.weight",
-                 "representation.proj.weight", "decoder.aspp.pool.conv.weight"):
+                 "representation.proj.weight", _ASPP[decoder]):
         assert dict(model.named_parameters())[name].grad.abs().sum() > 0, name
 
 
@@ -84,7 +91,8 @@ def test_no_aux_head_and_input_checks():
 
 
 def test_zero_init_last_bn_and_dilation():
-    model = build_model(tiny("resnet50", output_stride=8, multi_grid=(1, 2, 4)))
+    model = build_model(tiny("resnet50", output_stride=8, multi_grid=(1, 2, 4),
+                             decoder="deeplabv3plus"))
     blocks = [b for layer in (model.encoder.layer1, model.encoder.layer2, model.encoder.layer3,
                               model.encoder.layer4) for b in layer]
     assert all(torch.count_nonzero(b.bn3.weight) == 0 for b in blocks)
@@ -92,7 +100,7 @@ def test_zero_init_last_bn_and_dilation():
     assert [b.conv2.dilation[0] for b in model.encoder.layer4] == [4, 8, 16]
     assert [b.conv2.stride[0] for b in model.encoder.layer3] == [1] * 6
     assert [b.conv2.dilation[0] for b in model.encoder.layer3] == [1, 2, 2, 2, 2, 2]
-    os16 = build_model(tiny("resnet18"))
+    os16 = build_model(tiny("resnet18", decoder="deeplabv3plus"))
     assert all(torch.count_nonzero(b.bn2.weight) == 0 for b in os16.encoder.layer1)
     assert [b.conv2.dilation[0] for b in os16.encoder.layer4] == [1, 2]  # torchvision rule
     assert os16.encoder.layer3[0].conv1.stride == (2, 2)
@@ -214,6 +222,33 @@ def test_config_errors_list_valid_options():
         ModelConfig.from_dict({"encoder": "resnet18", "depth": 3})
     with pytest.raises(ConfigError, match="valid depths: 18, 34, 50, 101"):
         ResNetEncoder(depth=20)
+    with pytest.raises(ConfigError, match="valid decoders: deeplabv3plus_unet, deeplabv3plus, unet"):
+        ModelConfig(decoder="fpn")
+    with pytest.raises(ConfigError, match="refine_channels must be 2 integers"):
+        ModelConfig(refine_channels=(16,))
+    with pytest.raises(ConfigError, match="unet_channels must be 5 integers"):
+        ModelConfig(unet_channels=(8, 8, 8, 8, 0))
+
+
+@pytest.mark.parametrize("decoder, stride", [("deeplabv3plus", 4), ("deeplabv3plus_unet", 1),
+                                             ("unet", 1)])
+def test_decoder_resolution(decoder, stride):
+    """The full-resolution decoders compute logits at the input size; DeepLabV3+ at 1/4."""
+    model = build_model(tiny(decoder=decoder)).eval()
+    assert model.logits_stride == stride
+    x = torch.randn(1, 1, 64, 48)
+    with torch.no_grad():
+        head_in, rep_in = model.decoder(x, model.encoder.forward_stages(x))
+        raw = model.classifier(head_in)
+    assert raw.shape[-2:] == (64 // stride, 48 // stride)
+    assert rep_in.shape[-2:] == (16, 12)  # the representation head always reads 1/4
+
+
+def test_stages_and_stem_channels():
+    enc = ResNetEncoder(depth=18)
+    stages = enc.forward_stages(torch.randn(1, 1, 64, 64))
+    assert [s.shape[1] for s in stages] == [enc.stem_channels, *enc.out_channels]
+    assert [64 // s.shape[-1] for s in stages] == [2, *enc.reductions]
 
 
 def test_config_round_trip_is_json():
@@ -222,6 +257,9 @@ def test_config_round_trip_is_json():
     assert data["multi_grid"] == [1, 2, 4]
     assert ModelConfig.from_dict(data) == cfg
     assert ModelConfig.from_dict({"encoder": "resnet18"}) == ModelConfig(encoder="resnet18")
+    for decoder in DECODERS:
+        cfg = ModelConfig(decoder=decoder, refine_channels=(8, 4))
+        assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
 def test_presets():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -201,9 +200,7 @@ def test_generator_close_stops_cleanly(data, tmp_path):
             first_step = ev
             break
     assert first_step is not None and first_step.step == 1
-    t0 = time.perf_counter()
     gen.close()
-    assert time.perf_counter() - t0 < 1.0
     with pytest.raises(StopIteration):
         next(gen)
     assert not path.exists() and _leftovers(tmp_path) == []
@@ -267,13 +264,143 @@ def test_supervised_training_learns_cracks(tmp_path):
     held_out = [_item(100 + i, EASY, series=7) for i in range(3)]
     cfg = TrainConfig(mode="supervised", iterations=100, crop_size=64, batch_size=4, threads=1,
                       seed=0, device="cpu")
-    t0 = time.perf_counter()
     _, result = _run(train(labeled, [], cfg, out_dir=tmp_path))
-    seconds = time.perf_counter() - t0
     model, _ = load_model(result.checkpoint)
     probs = [predict_image(model, v.image, tile=128).probability for v in held_out]
     metrics = evaluate_masks([p > 0.5 for p in probs], [v.mask for v in held_out],
                              valid=[v.valid for v in held_out])
     assert metrics["f1"] >= 0.40, metrics
     assert metrics["f1_tol2"] >= 0.60, metrics
-    assert seconds < 60, seconds
+
+
+# --------------------------------------------------------------------------- threshold, warm starts
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory) -> dict:
+    """A model trained for 60 steps on easy synthetic cracks, with its held-out images."""
+    folder = tmp_path_factory.mktemp("base")
+    labeled = [_item(i, EASY, series=3) for i in range(4)]
+    held_out = [_item(100 + i, EASY, series=3) for i in range(2)]
+    cfg = TrainConfig(mode="supervised", iterations=60, crop_size=64, batch_size=4, threads=1,
+                      seed=0, device="cpu")
+    _, result = _run(train(labeled, [], cfg, checkpoint_path=folder / "base.pt",
+                           validation=held_out))
+    return {"path": result.checkpoint, "result": result, "labeled": labeled,
+            "held_out": held_out, "config": cfg}
+
+
+def test_the_stored_threshold_maximises_held_out_f1(base_model):
+    from napari_crack_al.core.calibration import calibrate_threshold
+    from napari_crack_al.core.inference import predict_image
+    from napari_crack_al.core.model import load_model
+
+    result = base_model["result"]
+    model, ckpt = load_model(result.checkpoint)
+    probs = [predict_image(model, v.image).probability for v in base_model["held_out"]]
+    choice = calibrate_threshold(probs, [v.mask for v in base_model["held_out"]],
+                                 valid=[v.valid for v in base_model["held_out"]])
+    assert ckpt.metadata["threshold"] == pytest.approx(choice.threshold) == result.threshold
+    assert ckpt.metadata["threshold_source"] == "heldout" == result.threshold_source
+    assert result.metrics["threshold"] == pytest.approx(choice.threshold)
+    assert result.metrics["f1"] == pytest.approx(choice.f1)
+    assert result.metrics["f1"] > 0.3
+
+
+def test_threshold_fallbacks(data, base_model, tmp_path):
+    from napari_crack_al.core.model import load_checkpoint
+
+    _, fresh = _run(train(data["labeled"], [], _cfg(mode="supervised"), out_dir=tmp_path))
+    assert (fresh.threshold, fresh.threshold_source) == (0.5, "default")
+    # no held-out image: a warm start keeps the previous model's threshold
+    _, warm = _run(train(data["labeled"], [], _cfg(mode="supervised"),
+                         checkpoint_path=tmp_path / "w.pt", init=base_model["path"]))
+    assert warm.threshold_source == "previous"
+    assert warm.threshold == pytest.approx(base_model["result"].threshold)
+    assert load_checkpoint(warm.checkpoint).metadata["threshold"] == pytest.approx(warm.threshold)
+
+
+def test_a_warm_round_keeps_the_teacher_and_starts_gently(base_model, data, tmp_path):
+    cfg = _cfg(mode="semi", iterations=6, warmup_iterations=3, lr=0.01)
+    events, result = _run(train(base_model["labeled"], data["unlabeled"], cfg,
+                                checkpoint_path=tmp_path / "w.pt", init=base_model["path"]))
+    steps = _steps(events)
+    # no supervised warm-up: the pseudo-label loss is on from the first step
+    assert steps[0].losses["unsup"] > 0
+    # a ramp to a lower peak: the first step is the smallest, none reaches the base rate
+    lrs = [s.lr for s in steps]
+    assert lrs[0] < lrs[1] and max(lrs) == pytest.approx(cfg.lr * cfg.warm_lr_scale)
+    assert result.mode == "semi"
+
+
+def test_teacher_of_a_warm_round_averages_at_full_decay():
+    from napari_crack_al.core.training.ema import EMATeacher
+
+    net = torch.nn.Linear(2, 2)
+    fresh = EMATeacher(net, max_decay=0.99, warmup=5)
+    kept = EMATeacher(net, max_decay=0.99, warmup=5, resume=True)
+    assert fresh.decay_at(0) == 0.0 and fresh.decay_at(5) == 0.0
+    assert kept.decay_at(0) == kept.decay_at(5) == 0.99
+
+
+def test_a_warm_round_on_unchanged_data_does_not_lower_held_out_f1(base_model, tmp_path):
+    from napari_crack_al.core.model import load_checkpoint
+
+    cfg = base_model["config"].replace(iterations=20, seed=1)
+    events, result = _run(train(base_model["labeled"], [], cfg, checkpoint_path=tmp_path / "w.pt",
+                                init=base_model["path"], validation=base_model["held_out"]))
+    previous = base_model["result"].metrics["f1"]
+    meta = load_checkpoint(result.checkpoint).metadata
+    assert meta["previous_metrics"]["f1"] == pytest.approx(previous)
+    if result.kept_previous:
+        assert meta["kept_previous"] is True
+        assert any("previous model is kept" in e.text for e in events
+                   if isinstance(e, MessageEvent))
+    assert result.metrics["f1"] >= previous - meta["keep_tolerance"]
+
+
+def test_a_round_that_makes_things_worse_keeps_the_previous_model(base_model, tmp_path):
+    """Labels with every crack erased teach "no crack": the round is rejected, weights kept."""
+    from napari_crack_al.core.model import load_checkpoint
+
+    wrong = [TrainingImage(t.name, t.image, t.valid, np.zeros_like(t.mask))
+             for t in base_model["labeled"]]
+    cfg = base_model["config"].replace(iterations=30, seed=2, warm_lr_scale=1.0)
+    events, result = _run(train(wrong, [], cfg, checkpoint_path=tmp_path / "w.pt",
+                                init=base_model["path"], validation=base_model["held_out"]))
+    assert result.kept_previous
+    assert any(isinstance(e, MessageEvent) and "previous model is kept" in e.text for e in events)
+    base, kept = load_checkpoint(base_model["path"]), load_checkpoint(result.checkpoint)
+    assert all(torch.equal(base.state_dict[k], kept.state_dict[k]) for k in base.state_dict)
+    assert kept.metadata["kept_previous"] is True
+    assert kept.metadata["round_metrics"]["f1"] < kept.metadata["previous_metrics"]["f1"]
+    assert result.metrics["f1"] == pytest.approx(base_model["result"].metrics["f1"])
+
+
+def test_a_round_sized_in_seconds(data, tmp_path):
+    from napari_crack_al.core.model import load_checkpoint
+
+    cfg = _cfg(mode="supervised", seconds=1.0, iterations=10_000)
+    events, result = _run(train(data["labeled"], [], cfg, out_dir=tmp_path))
+    steps = _steps(events)
+    assert 5 <= result.steps < 10_000
+    assert steps[-1].total_steps == result.steps  # the plan was made from the measured steps
+    meta = load_checkpoint(result.checkpoint).metadata
+    assert meta["seconds_budget"] == 1.0 and meta["iterations"] == result.steps
+    assert meta["step_seconds"] > 0
+
+
+def test_encoder_weights_from_a_local_file(data, tmp_path):
+    from napari_crack_al.core.model import build_model, load_checkpoint, preset_config
+
+    donor = build_model(preset_config("fast")).encoder
+    torch.nn.init.constant_(donor.conv1.weight, 0.01)
+    weights = tmp_path / "resnet18.pth"
+    torch.save({k: v for k, v in donor.state_dict().items()}, weights)
+    cfg = _cfg(mode="supervised", iterations=1, lr=1e-6, encoder_weights=str(weights))
+    _, result = _run(train(data["labeled"], [], cfg, out_dir=tmp_path))
+    conv1 = load_checkpoint(result.checkpoint).state_dict["encoder.conv1.weight"]
+    assert torch.allclose(conv1, torch.full_like(conv1, 0.01), atol=1e-4)
+    from napari_crack_al.core.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="does not exist"):
+        next(train(data["labeled"], [], cfg.replace(encoder_weights=str(tmp_path / "no.pth")),
+                   out_dir=tmp_path))

@@ -13,6 +13,16 @@ PLUGIN = "napari-crack-al"
 WIDGET = "Crack project"
 
 
+@pytest.fixture(autouse=True)
+def _no_first_suggestions(monkeypatch):
+    """The detector's first suggestions change the mask on screen when they arrive, from a
+    worker thread; tests of other behaviour open projects without them (test_first_suggestions
+    tests them on the real threaded path)."""
+    from napari_crack_al.widgets.session import AnnotationSession
+
+    monkeypatch.setattr(AnnotationSession, "auto_first_suggestions", False)
+
+
 @pytest.fixture
 def sample_root(tmp_path: Path) -> Path:
     """A project folder with 4 synthetic 128 x 128 range images (seed 0)."""

@@ -45,6 +45,7 @@ def test_ui_keeps_ticking_while_a_real_round_trains(make_napari_viewer, tmp_path
     train = widgets["Train"]
     train.device_combo.setCurrentText("cpu")
     train.mode_combo.setCurrentText("semi")  # the costlier mode: three networks per step
+    train.seconds_spin.setValue(0)  # a fixed number of steps
     train.iterations_spin.setValue(ITERATIONS)
     train.crop_spin.setValue(64)
     train.batch_spin.setValue(2)

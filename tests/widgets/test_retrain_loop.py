@@ -51,6 +51,7 @@ def tiny_settings(train) -> None:
     """A round of a few seconds: 3 semi-supervised steps of 2 crops of 64 px on the CPU, 2 images per batch."""
     train.device_combo.setCurrentText("cpu")
     train.mode_combo.setCurrentText("semi")
+    train.seconds_spin.setValue(0)  # a fixed number of steps
     train.iterations_spin.setValue(3)
     train.crop_spin.setValue(64)
     train.batch_spin.setValue(2)
@@ -133,11 +134,16 @@ def test_retrain_and_suggest_next_end_to_end(panels, tiny_root, qtbot):
     shown = np.asarray(session.labels_layer.data) > 0
     np.testing.assert_array_equal(shown, project.read_suggestion(top))
     assert project.record(top).suggestion_model_version == version
-    model, _ = load_model(result.checkpoint)
+    model, ckpt = load_model(result.checkpoint)
     image = read_range_image(project.image_path(top))
-    prediction = predict_image(model, normalize_for_model(image, profile="none"), tile=512, overlap=64,
+    profile = ckpt.train_config["profile"]
+    prediction = predict_image(model, normalize_for_model(image, profile=profile), tile=512, overlap=64,
                                batch_size=4)
-    np.testing.assert_array_equal(shown, prediction.probability > 0.5)
+    # the suggestion is cut at the model's calibrated threshold (0.5 without held-out images)
+    assert result.threshold == ckpt.metadata["threshold"]
+    np.testing.assert_array_equal(shown, prediction.probability > result.threshold)
+    # the image is shown as the model sees it
+    np.testing.assert_allclose(session.image_layer.data, normalize_for_model(image, profile=profile))
 
     # the crack probability overlay (toggled with Shift+O) sits between the image and the mask
     overlay = session.overlay_layer

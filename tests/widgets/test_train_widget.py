@@ -13,7 +13,7 @@ from qtpy.QtCore import Qt
 
 from napari_crack_al.core.active.round import RoundFinished
 from napari_crack_al.core.active.strategies import unlabeled_candidates
-from napari_crack_al.core.errors import ConfigError
+from napari_crack_al.core.errors import CheckpointError, ConfigError
 from napari_crack_al.core.events import MessageEvent, StepEvent
 from napari_crack_al.core.mask_io import read_mask
 from napari_crack_al.core.project import Project
@@ -82,6 +82,7 @@ def test_cancel_stops_within_a_second_and_keeps_the_model(panels, root, qtbot, n
     project = project_w.session.project
     queue = project.names()
     train.device_combo.setCurrentText("cpu")
+    train.seconds_spin.setValue(0)  # a fixed number of steps
     train.iterations_spin.setValue(500)  # far more than the test waits for
     train.crop_spin.setValue(64)
     train.batch_spin.setValue(2)
@@ -232,6 +233,23 @@ def test_device_shown_and_config_built(panels, root, qtbot, notifications):
     assert config.train.mode == "supervised" and config.strategy == "entropy"
     assert config.heldout_fraction == 0.25 and config.seed == 3 and config.train.seed == 3
     assert config.train.iterations == train.iterations_spin.value()
+    # a round is sized in seconds by default (a minute on a CPU); 0 means a fixed number of steps
+    if not torch.cuda.is_available():
+        assert train.seconds_spin.value() == 60 and config.train.seconds == 60.0
+    train.seconds_spin.setValue(0)
+    assert train.round_config().train.seconds is None
+    train.seconds_spin.setValue(45)
+    assert train.round_config().train.seconds == 45.0
+    assert train.settings()["seconds"] == 45
+    # local encoder weights, checked when the round is configured
+    weights = root.parent / "resnet18.pth"
+    train.weights_edit.setText(str(weights))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train.round_config()
+    weights.write_bytes(b"")
+    assert train.round_config().train.encoder_weights == str(weights)
+    train.weights_edit.setText("")
+    assert train.round_config().train.encoder_weights is None
     assert "Shift+R" in train.retrain_button.toolTip()
     # Retrain without a project: a warning, no job
     assert train.retrain() is None

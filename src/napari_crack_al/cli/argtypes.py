@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["int_at_least", "positive_int", "non_negative_int", "positive_float", "open_fraction"]
+__all__ = ["int_at_least", "positive_int", "non_negative_int", "positive_float", "open_fraction",
+           "seconds", "share", "existing_file"]
 
 
 def _number(text: str, kind: type) -> float | int:
@@ -79,3 +81,28 @@ def open_fraction(what: str = "a number") -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def seconds(text: str) -> float:
+    """Parse a duration in seconds, at least 1 and at most a day."""
+    value = float(_number(text, float))
+    if not (1.0 <= value <= 86400.0):
+        raise argparse.ArgumentTypeError(f"expected seconds in [1, 86400], got {text}")
+    return value
+
+
+def share(text: str) -> float:
+    """Parse a share in [0, 1) (0 allowed: "none")."""
+    value = float(_number(text, float))
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1), got {text}")
+    return value
+
+
+def existing_file(text: str) -> Path:
+    """Parse the path of a file that must exist (e.g. local encoder weights)."""
+    path = Path(text).expanduser()
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise argparse.ArgumentTypeError(f"{path} {what}")
+    return path

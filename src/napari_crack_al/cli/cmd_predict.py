@@ -13,6 +13,9 @@ _fraction = open_fraction("the threshold")
 
 HELP = "predict crack masks for every image of a folder"
 
+#: The MODEL argument that selects the training-free detector instead of a model file.
+BUILTIN = "builtin"
+
 #: Sub-folder of ``--out`` that receives the float32 probability maps.
 PROBABILITY_DIR = "probabilities"
 
@@ -33,14 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict", help=HELP,
         description=HELP + ". Masks are 0/255 PNGs named by image name (DIR/NAME.png); "
         f"--probabilities also writes float32 TIFFs to DIR/{PROBABILITY_DIR}/NAME.tif.")
-    p.add_argument("model", metavar="MODEL", type=Path, help="model: a checkpoint from 'train', or an 'export-model' file (TorchScript .pt or ONNX .onnx)")
+    p.add_argument("model", metavar="MODEL", type=Path,
+                   help="model: a checkpoint from 'train', an 'export-model' file (TorchScript "
+                   f".pt or ONNX .onnx), or '{BUILTIN}' for the training-free ridge detector "
+                   f"(a file called {BUILTIN} is given as ./{BUILTIN})")
     p.add_argument("images", metavar="IMAGES", type=Path, help="folder of images")
     p.add_argument("--out", metavar="DIR", type=Path, required=True,
                    help="output folder (created if missing)")
     p.add_argument("--probabilities", action="store_true",
                    help=f"also write crack probability maps (float32 TIFF) to DIR/{PROBABILITY_DIR}")
-    p.add_argument("--threshold", type=_fraction, default=0.5,
-                   help="probability above which a pixel is crack (default 0.5)")
+    p.add_argument("--threshold", type=_fraction, default=None,
+                   help="probability above which a pixel is crack (default: the threshold "
+                   "calibrated on held-out images when the model was trained, else 0.5)")
     p.add_argument("--tile", type=_tile, default=512, help="inference tile size (default 512)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                    help="compute device (default auto)")
@@ -60,35 +67,86 @@ def write_probability(path: Path, probability) -> Path:  # noqa: ANN001 - numpy 
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def run(args: argparse.Namespace) -> int:
-    """Predict every image of IMAGES and write the masks (and probability maps)."""
-    from ..core.device import configure_threads, describe_device, select_device
-    from ..core.inference import ImagePrediction, iter_predict_images
-    from ..core.mask_io import write_mask
-    from ..core.export.exported_model import load_any_model
-    from ..core.normalize import normalize_for_model
-    from ..core.range_io import list_images, read_range_image
-    from .progress import ProgressBar
-
-    configure_threads(0)
-    device = select_device(args.device)
-    paths = list_images(args.images)
-    if not paths:
-        from ..core.errors import ImageReadError
-
-        raise ImageReadError(args.images, "no images found (supported: .png, .tif, .tiff, .npy)")
-    model, ckpt = load_any_model(args.model, device=device)
-    profile = str(ckpt.train_config.get("profile", "none"))
-    out: Path = args.out
+def _output_folder(out: Path) -> Path:
     if out.exists() and not out.is_dir():
         from ..core.errors import InputError
 
         raise InputError(out, "is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _image_paths(folder: Path) -> list[Path]:
+    from ..core.range_io import list_images
+
+    paths = list_images(folder)
+    if not paths:
+        from ..core.errors import ImageReadError
+
+        raise ImageReadError(folder, "no images found (supported: .png, .tif, .tiff, .npy)")
+    return paths
+
+
+def run_builtin(args: argparse.Namespace) -> int:
+    """Masks of the training-free detector for every image of IMAGES."""
+    from ..core.detector import detect_cracks
+    from ..core.errors import InputError
+    from ..core.mask_io import write_mask
+    from ..core.range_io import read_range_image
+    from .progress import ProgressBar
+
+    if args.threshold is not None:
+        raise InputError(None, f"--threshold applies to a model, not to {BUILTIN} (the detector "
+                               "thresholds each image by its own statistics)")
+    paths = _image_paths(args.images)
+    out = _output_folder(args.out)
     prob_dir = out / PROBABILITY_DIR
     if args.probabilities:
         prob_dir.mkdir(exist_ok=True)
-    print(f"predicting {len(paths)} images on {describe_device(device)}", file=sys.stderr)
+    print(f"detecting cracks in {len(paths)} images without a model", file=sys.stderr)
+    bar = ProgressBar(len(paths), label="images")
+    n_crack = 0
+    try:
+        for i, path in enumerate(paths):
+            image = read_range_image(path)
+            found = detect_cracks(image.data, image.valid)
+            n_crack += int(found.mask.any())
+            write_mask(out / f"{path.stem}.png", found.mask)
+            if args.probabilities:
+                write_probability(prob_dir / f"{path.stem}.tif", found.score)
+            bar.update(i + 1)
+    finally:
+        bar.close()
+    extra = f" and evidence maps to {prob_dir}" if args.probabilities else ""
+    print(f"wrote {len(paths)} masks to {out}{extra} ({n_crack} with cracks)")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict every image of IMAGES and write the masks (and probability maps)."""
+    if str(args.model) == BUILTIN:
+        return run_builtin(args)
+    from ..core.device import configure_threads, describe_device, select_device
+    from ..core.inference import ImagePrediction, iter_predict_images
+    from ..core.mask_io import write_mask
+    from ..core.export.exported_model import load_any_model
+    from ..core.normalize import normalize_for_model
+    from ..core.range_io import read_range_image
+    from .progress import ProgressBar
+
+    configure_threads(0)
+    device = select_device(args.device)
+    paths = _image_paths(args.images)
+    model, ckpt = load_any_model(args.model, device=device)
+    profile = str(ckpt.train_config.get("profile", "none"))
+    threshold = ckpt.threshold if args.threshold is None else args.threshold
+    out = _output_folder(args.out)
+    prob_dir = out / PROBABILITY_DIR
+    if args.probabilities:
+        prob_dir.mkdir(exist_ok=True)
+    source = " (the model's)" if args.threshold is None else ""
+    print(f"predicting {len(paths)} images on {describe_device(device)}, threshold "
+          f"{threshold:.2f}{source}", file=sys.stderr)
 
     def images():
         for path in paths:
@@ -100,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         for event in iter_predict_images(model, images(), total=len(paths), tile=args.tile,
                                          overlap=min(64, args.tile // 4), device=device):
             if isinstance(event, ImagePrediction):
-                mask = event.prediction.probability > args.threshold
+                mask = event.prediction.probability > threshold
                 n_crack += int(mask.any())
                 write_mask(out / f"{event.name}.png", mask)
                 if args.probabilities:

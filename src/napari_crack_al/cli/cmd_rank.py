@@ -36,8 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mc-passes", type=_int_at_least(0), default=0,
                    help="MC-dropout passes for the BALD score (0 = none, else >= 2)")
     p.add_argument("--seed", type=_int_at_least(0), default=0, help="seed (default 0)")
-    p.add_argument("--threshold", type=_probability, default=0.5,
-                   help="crack probability of the suggestion masks (default 0.5)")
+    p.add_argument("--threshold", type=_probability, default=None,
+                   help="crack probability of the suggestion masks (default: the model's "
+                   "calibrated threshold, else 0.5)")
     p.add_argument("--no-suggestions", action="store_true",
                    help="do not write suggestion masks and probability maps")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             ranking = _drive(iter_cold_start(project, k=args.k, seed=args.seed), "images")
             version = "cold-start"
         else:
+            from ..core.calibration import model_threshold
             from ..core.device import select_device
             from ..core.model import load_model
 
@@ -122,9 +124,11 @@ def run(args: argparse.Namespace) -> int:
                 student, _ = load_model(args.student, device=device)
             version = _model_version(project, model_path)
             profile = str(ckpt.train_config.get("profile", "none"))
+            threshold = model_threshold(ckpt.metadata) if args.threshold is None \
+                else args.threshold
             ranking = _drive(iter_score_project(
                 project, model, version, strategy=args.strategy, k=args.k, seed=args.seed,
-                student=student, mc_passes=args.mc_passes, suggest_threshold=args.threshold,
+                student=student, mc_passes=args.mc_passes, suggest_threshold=threshold,
                 write_suggestions=not args.no_suggestions,
                 store_probabilities=not args.no_suggestions, profile=profile, tile=args.tile,
                 overlap=min(64, args.tile // 4),

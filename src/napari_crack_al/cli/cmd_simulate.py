@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .argtypes import int_at_least as _int_at_least
-from .argtypes import open_fraction
+from .argtypes import existing_file, open_fraction, seconds, share
 
 _fraction = open_fraction("the validation fraction")
 
@@ -46,6 +46,8 @@ def _arm_list(text: str) -> tuple[str, ...]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``simulate`` subcommand."""
     from ..core.active.simulate import SIM_STRATEGIES
+    from ..core.model.config import DECODERS
+    from ..core.normalize import DEFAULT_PROFILE, PROFILE_MODES
 
     description = (
         HELP + ". Each arm (strategy x mode) gets its own project in DIR/project_<arm>/ with "
@@ -96,6 +98,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="model preset (default fast)")
     p.add_argument("--iterations", type=_int_at_least(1), default=200,
                    help="training steps per round (default 200)")
+    p.add_argument("--seconds", type=seconds, default=None,
+                   help="training time per round instead of --iterations (steps planned from "
+                   "the step time measured on this machine; not reproducible across machines)")
+    p.add_argument("--decoder", choices=DECODERS, default=None,
+                   help="decoder of the models (default: the preset's)")
+    p.add_argument("--encoder-weights", metavar="FILE", type=existing_file, default=None,
+                   help="local ResNet weights for the encoder of each arm's first model")
+    p.add_argument("--threshold", type=open_fraction("the threshold"), default=None,
+                   help="fixed crack-probability threshold of suggestions and validation "
+                   "(default: each model's threshold, calibrated on the project's held-out "
+                   "images as in the plugin)")
+    p.add_argument("--heldout-fraction", type=share, default=None,
+                   help="share of each project's annotated images held out for the threshold "
+                   "(default 0.2, as in the plugin; 0 turns calibration off)")
+    p.add_argument("--no-detector", action="store_true",
+                   help="round-0 images start from an empty mask instead of the training-free "
+                   "detector's suggestion")
     p.add_argument("--crop-size", type=_int_at_least(32), default=None,
                    help="training crop side, a multiple of 16 (default: the preset's)")
     p.add_argument("--batch-size", type=_int_at_least(1), default=None,
@@ -106,8 +125,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--class-weighting", action="store_true",
                    help="inverse-frequency class weights in the cross-entropy terms (helps the "
                    "semi mode against collapsing to background with few labels)")
-    p.add_argument("--profile", choices=("none", "column", "row"), default="none",
-                   help="transverse-profile removal before normalising (default none)")
+    p.add_argument("--profile", choices=PROFILE_MODES, default=DEFAULT_PROFILE,
+                   help="normalisation: remove the road's transverse profile first (auto, the "
+                   "default: per column for one-channel range images, not for photographs)")
     p.add_argument("--tile", type=_int_at_least(16), default=512,
                    help="inference tile for scoring and validation (default 512)")
     p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
@@ -138,14 +158,21 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size
         overrides["unlabeled_batch_size"] = args.batch_size
+    for name in ("seconds", "decoder"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.encoder_weights is not None:
+        overrides["encoder_weights"] = str(args.encoder_weights)
     train = TrainConfig.from_preset(args.preset, **overrides)
+    held = {} if args.heldout_fraction is None else {"heldout_fraction": args.heldout_fraction}
     strategies = args.compare if args.compare is not None else (args.strategy,)
     modes = args.modes if args.modes is not None else (args.mode,)
     return SimulationConfig(train=train, strategies=tuple(strategies), modes=tuple(modes),
                             initial=args.initial, per_round=args.per_round, rounds=args.rounds,
                             seed=args.seed, tile=args.tile, overlap=min(64, args.tile // 4),
-                            full_reference=bool(args.full),
-                            arm_list=tuple(args.arms) if args.arms else ())
+                            full_reference=bool(args.full), threshold=args.threshold,
+                            builtin_first=not args.no_detector,
+                            arm_list=tuple(args.arms) if args.arms else (), **held)
 
 
 def _data(args: argparse.Namespace):  # noqa: ANN202
@@ -210,7 +237,8 @@ def run(args: argparse.Namespace) -> int:
                 edit_text = "-" if edit != edit else f"{edit:.3f}"
                 print(f"{ev.arm} round {r['round']}: {r['n_labeled']} labelled, "
                       f"F1 {r['f1']:.3f}, F1@2px {r['f1_tol2']:.3f}, IoU {r['crack_iou']:.3f}, "
-                      f"edit {edit_text}, train {r['train_seconds']:.0f} s", file=sys.stderr)
+                      f"edit {edit_text}, threshold {r['threshold']:.2f}, "
+                      f"train {r['train_seconds']:.0f} s", file=sys.stderr)
             elif isinstance(ev, MessageEvent) and args.verbose:
                 close_bar()
                 print(ev.text, file=sys.stderr)

@@ -358,7 +358,9 @@ def evaluate_masks(
     dict
         ``crack_iou``, ``precision``, ``recall``, ``f1``, ``f1_tol2``,
         ``precision_tol2``, ``recall_tol2`` (the ``tol2`` keys hold the tolerance
-        metrics at ``tolerance`` px, 2 by default) and ``n_images``.
+        metrics at ``tolerance`` px, 2 by default), ``width_pred`` and ``width_true``
+        (mean crack width in pixels: crack area / skeleton length, over the set; NaN
+        without any crack), ``width_error`` (``width_pred - width_true``) and ``n_images``.
     """
     if len(preds) != len(gts):
         raise ValueError(f"{len(preds)} predictions but {len(gts)} ground truths")
@@ -369,8 +371,11 @@ def evaluate_masks(
         pix.update(p, g, v)
         tol.update(p, g, v)
     out: dict[str, float] = pix.as_dict()
+    width_pred = (pix.tp + pix.fp) / tol.pred_total if tol.pred_total else float("nan")
+    width_true = (pix.tp + pix.fn) / tol.gt_total if tol.gt_total else float("nan")
     out.update(
         {"f1_tol2": tol.f1, "precision_tol2": tol.precision, "recall_tol2": tol.recall,
-         "n_images": len(gts)}
+         "width_pred": width_pred, "width_true": width_true,
+         "width_error": width_pred - width_true, "n_images": len(gts)}
     )
     return out

@@ -1,4 +1,4 @@
-"""Robust normalisation of range images for display and for the model.
+"""Robust normalisation of range images: ONE normalisation, for the model and the display.
 
 Statistics are computed over *valid* pixels only (see
 :class:`~napari_crack_al.core.range_io.RangeImage`), with a median centre and a
@@ -6,6 +6,12 @@ MAD-based scale (IQR, then standard deviation as fall-backs), so a few spikes or
 dropouts do not change the result. The transverse profile of the road
 (cross-slope and rutting) can be removed first by subtracting a per-column or
 per-row median profile.
+
+The profile setting is stored with every model (``TrainConfig.profile``) and used by
+``predict``, scoring and the napari display, so the annotator sees exactly what the
+model sees. ``"auto"`` (:data:`DEFAULT_PROFILE`, chosen by measurement in
+docs/model.md) removes the per-column profile from one-channel range images and
+leaves colour photographs (converted to grey) as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from .range_io import RangeImage
 __all__ = [
     "PROFILE_AXES",
     "PROFILE_MODES",
+    "DEFAULT_PROFILE",
+    "NORMALIZATION_META",
+    "resolve_profile",
     "MODEL_CLIP",
     "robust_stats",
     "remove_transverse_profile",
@@ -31,7 +40,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PROFILE_AXES = ("column", "row")
-PROFILE_MODES = ("none", "column", "row")
+PROFILE_MODES = ("auto", "none", "column", "row")
+#: The normalisation of new models and of the display (measured in docs/model.md).
+DEFAULT_PROFILE = "auto"
+#: Project meta key: the profile setting of the project's models (written by each round).
+NORMALIZATION_META = "normalization"
 MODEL_CLIP = 10.0  # normalised values are clipped to [-MODEL_CLIP, MODEL_CLIP]
 _MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its sigma
 _IQR_TO_SIGMA = 1.0 / 1.349
@@ -146,16 +159,33 @@ def remove_transverse_profile(data: np.ndarray, valid: np.ndarray, *,
     return out
 
 
+def resolve_profile(profile: str, image: RangeImage) -> str:
+    """The profile mode actually applied to ``image``: ``"auto"`` becomes ``"column"`` for a
+    one-channel range image and ``"none"`` for a colour photograph.
+
+    Raises
+    ------
+    ConfigError
+        ``profile`` is not one of :data:`PROFILE_MODES`.
+    """
+    if profile not in PROFILE_MODES:
+        raise ConfigError(f"profile must be one of {', '.join(PROFILE_MODES)}; got {profile!r}")
+    if profile == "auto":
+        return "column" if getattr(image, "channels", 1) == 1 else "none"
+    return profile
+
+
 def normalize_for_model(image: RangeImage, *,
-                        profile: Literal["none", "column", "row"] = "none") -> np.ndarray:
-    """Robust zero-centre, unit-scale normalisation for the model.
+                        profile: Literal["auto", "none", "column", "row"] = "none") -> np.ndarray:
+    """Robust zero-centre, unit-scale normalisation for the model (and the display).
 
     Parameters
     ----------
     image : RangeImage
         The range image.
-    profile : {"none", "column", "row"}
-        Remove a transverse profile first (see :func:`remove_transverse_profile`).
+    profile : {"auto", "none", "column", "row"}
+        Remove a transverse profile first (see :func:`remove_transverse_profile`;
+        ``"auto"``: see :func:`resolve_profile`).
 
     Returns
     -------
@@ -168,8 +198,7 @@ def normalize_for_model(image: RangeImage, *,
     ConfigError
         ``profile`` is not one of the valid options.
     """
-    if profile not in PROFILE_MODES:
-        raise ConfigError(f"profile must be one of {', '.join(PROFILE_MODES)}; got {profile!r}")
+    profile = resolve_profile(profile, image)
     valid = np.asarray(image.valid, dtype=bool)
     if profile == "none":
         values = np.asarray(image.data, dtype=np.float32)

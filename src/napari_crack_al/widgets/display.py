@@ -1,9 +1,11 @@
 """How a range image and its crack mask look in napari.
 
-The display data of a range image (its transverse road profile removed so
-cracks stand out), the names of the mask layer, and the colours, brush size and
-layer names the :class:`~napari_crack_al.widgets.session.AnnotationSession`
-uses. Re-exported by :mod:`napari_crack_al.widgets.session`.
+The display data of a range image — exactly what the model sees: the project's
+normalisation (:func:`~napari_crack_al.core.normalize.normalize_for_model`, with the
+profile setting stored with the model) —, the names of the mask layer, and the
+colours, brush size and layer names the
+:class:`~napari_crack_al.widgets.session.AnnotationSession` uses. Re-exported by
+:mod:`napari_crack_al.widgets.session`.
 
 This module uses neither napari nor Qt.
 """
@@ -12,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import ConfigError
-from ..core.normalize import PROFILE_MODES, display_contrast_limits, remove_transverse_profile
+from ..core.normalize import display_contrast_limits, normalize_for_model
 from ..core.range_io import RangeImage
 
 __all__ = [
@@ -51,30 +52,30 @@ def labels_layer_name(source: str) -> str:
     return f"crack mask ({MASK_SOURCE_WORDS.get(source, source)})"
 
 
-def display_image(image: RangeImage, profile: str = "column") -> tuple[np.ndarray, tuple[float, float]]:
-    """The pixels to show for a range image, and their contrast limits.
-
-    For a one-channel range image the transverse road profile (cross-slope,
-    ruts) is removed first, so cracks stand out instead of the road's shape;
-    colour photographs converted to gray are shown as they are.
+def display_image(image: RangeImage, profile: str = "auto") -> tuple[np.ndarray, tuple[float, float]]:
+    """The pixels to show for a range image — the model's input — and their contrast limits.
 
     Parameters
     ----------
     image : RangeImage
         The image.
-    profile : {"column", "row", "none"}
-        Which transverse profile to remove (see
-        :func:`~napari_crack_al.core.normalize.remove_transverse_profile`).
+    profile : {"auto", "none", "column", "row"}
+        The normalisation's profile setting (the model's; see
+        :func:`~napari_crack_al.core.normalize.normalize_for_model`). With ``"auto"`` the
+        transverse road profile (cross-slope, ruts) is removed from one-channel range
+        images, so cracks stand out instead of the road's shape.
 
     Returns
     -------
     (ndarray of float32, (float, float))
-        Display data and contrast limits over the valid pixels.
+        Display data (robust unit scale, invalid pixels 0) and contrast limits
+        (1st and 99th percentiles of the valid pixels).
+
+    Raises
+    ------
+    ConfigError
+        ``profile`` is not a valid setting.
     """
-    if profile not in PROFILE_MODES:
-        raise ConfigError(f"display profile must be one of {', '.join(PROFILE_MODES)}; got {profile!r}")
-    if profile == "none" or getattr(image, "channels", 1) != 1:
-        return image.data, display_contrast_limits(image)
-    data = remove_transverse_profile(image.data, image.valid, axis=profile)
+    data = normalize_for_model(image, profile=profile)  # type: ignore[arg-type]
     shown = RangeImage(data=data, valid=image.valid, path=image.path, source_dtype=image.source_dtype)
     return data, display_contrast_limits(shown)

@@ -29,12 +29,13 @@ import numpy as np
 from psygnal import Signal
 
 from ..core.errors import ConfigError, ProjectError
-from ..core.normalize import PROFILE_MODES
+from ..core.normalize import DEFAULT_PROFILE, NORMALIZATION_META, PROFILE_MODES
 from ..core.project import ImageStatus, Project
 from ..core.range_io import read_range_image
 from . import notify
 from .display import (DEFAULT_BRUSH_SIZE, MASK_COLORMAP, MASK_SOURCE_WORDS, OVERLAY_NAME, display_image,
                       labels_layer_name)
+from .session_first import FirstSuggestionsMixin
 from .session_layers import SessionLayersMixin
 from .session_queue import QueueNavigationMixin
 from .session_registry import get_session, unwrap_viewer
@@ -63,11 +64,12 @@ logger = logging.getLogger(__name__)
 IDLE_CAP_SECONDS = 120.0
 
 
-class AnnotationSession(QueueNavigationMixin, SessionLayersMixin):
+class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestionsMixin):
     """State of the annotation work in one viewer (no Qt widgets).
 
-    Its layers (:class:`~.session_layers.SessionLayersMixin`) and queue moves
-    (:class:`~.session_queue.QueueNavigationMixin`) are mixed in.
+    Its layers (:class:`~.session_layers.SessionLayersMixin`), queue moves
+    (:class:`~.session_queue.QueueNavigationMixin`) and the first suggestions of a
+    project without a model (:class:`~.session_first.FirstSuggestionsMixin`) are mixed in.
 
     Parameters
     ----------
@@ -76,8 +78,11 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin):
     autosave_seconds : float
         While painting, the mask is saved at most this often (0 disables; the mask is
         still saved when moving on or closing).
-    display_profile : {"column", "row", "none"}
-        Transverse profile removed from range images for display (see :func:`display_image`).
+    display_profile : {"auto", "none", "column", "row"} or None
+        Normalisation profile of the display (see :func:`display_image`); None (the
+        default): the one the project's models use (project meta ``"normalization"``,
+        else :data:`~napari_crack_al.core.normalize.DEFAULT_PROFILE`), so the annotator
+        sees what the model sees.
 
     Attributes
     ----------
@@ -104,13 +109,16 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin):
     queue_changed = Signal()  # statuses, scores or order changed
     retrain_requested = Signal()  # Shift+R: the Train panel (if open) starts a round
     overlay_toggled = Signal(bool)  # the probability overlay was shown (True) or hidden
+    first_suggestions_finished = Signal()  # the detector's first suggestions job ended
+    #: Run the training-free detector when a project without a model opens.
+    auto_first_suggestions = True
 
     def __init__(self, viewer: napari.Viewer, *, autosave_seconds: float = 10.0,
-                 display_profile: str = "column") -> None:
-        if display_profile not in PROFILE_MODES:
+                 display_profile: str | None = None) -> None:
+        if display_profile is not None and display_profile not in PROFILE_MODES:
             raise ConfigError(f"display profile must be one of {', '.join(PROFILE_MODES)}; "
                               f"got {display_profile!r}")
-        self.display_profile = display_profile
+        self._display_profile = display_profile
         viewer = unwrap_viewer(viewer)
         self._viewer_ref = weakref.ref(viewer)
         self.autosave_seconds = float(autosave_seconds)
@@ -131,12 +139,24 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin):
         self._last_autosave = 0.0
         self._replacing = False
         self._closed_viewer = False
+        self._first_job = None
         viewer.layers.events.removed.connect(self._on_layer_removed)
         qt_window = getattr(getattr(viewer, "window", None), "_qt_window", None)
         if qt_window is not None:
             qt_window.destroyed.connect(self._on_viewer_destroyed)
 
     # ------------------------------------------------------------------ properties
+    @property
+    def display_profile(self) -> str:
+        """The normalisation profile images are shown with (the model's)."""
+        if self._display_profile is not None:
+            return self._display_profile
+        if self.project is not None:
+            stored = self.project.get_meta(NORMALIZATION_META)
+            if stored in PROFILE_MODES:
+                return str(stored)
+        return DEFAULT_PROFILE
+
     @property
     def record(self) -> ImageRecord | None:
         """The record of the current image (read fresh from the project)."""
@@ -212,6 +232,8 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin):
         self.queue_changed.emit()
         if load:
             self._advance(None)
+        if self.auto_first_suggestions:
+            self.start_first_suggestions()
         return project
 
     def close(self, *, remove_layers: bool = True) -> None:
@@ -224,6 +246,7 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin):
         """
         if self.project is None:
             return
+        self.stop_first_suggestions()
         try:
             self.save_current()
         finally:

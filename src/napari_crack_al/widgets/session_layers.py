@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import ProjectError
+from ..core.normalize import resolve_profile
 from . import notify
 from .display import DEFAULT_BRUSH_SIZE, MASK_COLORMAP, OVERLAY_NAME, display_image, labels_layer_name
 
@@ -159,7 +160,7 @@ class SessionLayersMixin:
         data, limits = display_image(image, self.display_profile)
         image_meta = {"crack_al_name": name, "path": str(image.path), "valid": image.valid,
                       "source_dtype": image.source_dtype,
-                      "profile_removed": self.display_profile if data is not image.data else "none"}
+                      "normalization": resolve_profile(self.display_profile, image)}
         labels_meta = {"crack_al_name": name, "mask_source": source}
         labels_name = labels_layer_name(source)
         old_shape = None if self.image_layer is None else tuple(self.image_layer.data.shape)

@@ -144,7 +144,10 @@ class RoundProgressMixin:
             done = "No image is accepted yet: the queue is ranked by diversity (no model trained)."
         else:
             done = (f"Round {result.round_index} done: model {result.model_version} "
-                    f"(trained {result.train_seconds:.0f} s, scored {result.score_seconds:.0f} s).")
+                    f"(trained {result.train_seconds:.0f} s, scored {result.score_seconds:.0f} s; "
+                    f"threshold {result.threshold:.2f}).")
+            if result.kept_previous:
+                done += " It did worse on the held-out images than the previous model, so that model is kept."
         if top is None:
             self.status_label.setText(f"{done} No image waits in the queue.")
         elif session.current_name is None or not session.touched():
@@ -169,4 +172,6 @@ class RoundProgressMixin:
         if shown:
             n = metrics.get("n_images")
             parts.append("held-out " + ", ".join(shown) + (f" on {int(n)} image(s)" if n else ""))
+        if "threshold" in metrics:
+            parts.append(f"threshold {metrics['threshold']:.2f}")
         self.model_label.setText(" — ".join(parts))

@@ -13,7 +13,19 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
 from superqt import QCollapsible
 
 from ..core.active.round import RoundConfig
@@ -30,17 +42,27 @@ SETTINGS_META = "train_panel"  # the panel's settings, restored when the project
 STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "disagreement")  # a round keeps no student
 
 
-def panel_defaults(preset: str, on_gpu: bool) -> dict[str, Any]:
-    """Iterations, crop size and mode of a round for a preset: short supervised rounds on a CPU.
+#: Round time (seconds of training) on a CPU: a round ends while the annotator works on an image.
+CPU_ROUND_SECONDS = 60
+#: Round time on a GPU.
+GPU_ROUND_SECONDS = 120
 
-    On two CPU cores a semi-supervised step costs about 2.5 supervised ones, and the EMA teacher
-    it saves lags behind a short run; the first rounds are quick and supervised there, each
+
+def panel_defaults(preset: str, on_gpu: bool) -> dict[str, Any]:
+    """Round time, iterations, crop size and mode of a round for a preset.
+
+    A round is sized in seconds (the steps are planned from the step time measured on this
+    machine); ``iterations`` is used only when the round time is set to 0. On two CPU
+    cores a semi-supervised step costs about 2.5 supervised ones, and the EMA teacher it
+    saves lags behind a short run; the first rounds are quick and supervised there, each
     round then starting from the previous model. A GPU trains the U2PL way from the start.
     """
     if on_gpu:
         steps, crop = (1000, 256) if preset == "fast" else (2000, 512)
-        return {"iterations": steps, "crop_size": crop, "mode": "semi"}
-    return {"iterations": 200 if preset == "fast" else 60, "crop_size": 128, "mode": "supervised"}
+        return {"seconds": GPU_ROUND_SECONDS, "iterations": steps, "crop_size": crop,
+                "mode": "semi"}
+    return {"seconds": CPU_ROUND_SECONDS, "iterations": 200 if preset == "fast" else 60,
+            "crop_size": 128, "mode": "supervised"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -93,9 +115,24 @@ class TrainSettingsMixin:
         self.device_label = QLabel("Detecting the device…")
         self.device_label.setWordWrap(True)
 
+        self.seconds_spin = QSpinBox()
+        self.seconds_spin.setRange(0, 24 * 3600)
+        self.seconds_spin.setSingleStep(15)
+        self.seconds_spin.setSuffix(" s")
+        self.seconds_spin.setSpecialValueText("use Iterations")
+        self.seconds_spin.setToolTip("Training time of a round: the steps are planned from the step time "
+                                     "measured on this machine (0: a fixed number of Iterations)")
         self.iterations_spin = QSpinBox()
         self.iterations_spin.setRange(1, 1_000_000)
-        self.iterations_spin.setToolTip("Training steps per round")
+        self.iterations_spin.setToolTip("Training steps per round when the round time is 0")
+        self.weights_edit = QLineEdit()
+        self.weights_edit.setPlaceholderText("none (random initialisation)")
+        self.weights_edit.setToolTip("A local file with ResNet weights for the encoder of a NEW model, e.g. "
+                                     "a torchvision resnet18 state dict you downloaded. Nothing is downloaded.")
+        self.weights_button = QToolButton()
+        self.weights_button.setText("…")
+        self.weights_button.setToolTip("Choose an encoder weights file (.pth)")
+        self.weights_button.clicked.connect(self._browse_weights)
         self.crop_spin = QSpinBox()
         self.crop_spin.setRange(32, 2048)
         self.crop_spin.setSingleStep(16)
@@ -132,17 +169,22 @@ class TrainSettingsMixin:
         advanced = QCollapsible("Advanced settings")
         inner = QWidget()
         form = QFormLayout(inner)
+        weights = QHBoxLayout()
+        weights.addWidget(self.weights_edit, 1)
+        weights.addWidget(self.weights_button)
         for label, w in (("Iterations", self.iterations_spin), ("Crop size", self.crop_spin),
                          ("Batch size", self.batch_spin), ("Mode", self.mode_combo),
                          ("Strategy", self.strategy_combo), ("Images per batch", self.k_spin),
                          ("Seed", self.seed_spin), ("Held-out fraction", self.heldout_spin)):
             form.addRow(label, w)
+        form.addRow("Encoder weights", weights)
         form.addRow(self.activity_check)
         advanced.addWidget(inner)
         self.advanced = advanced
 
     def _apply_defaults(self, *_: Any) -> None:
         d = panel_defaults(self.preset_combo.currentText(), self._on_gpu)
+        self.seconds_spin.setValue(d["seconds"])
         self.iterations_spin.setValue(d["iterations"])
         self.crop_spin.setValue(d["crop_size"])
         self.mode_combo.setCurrentText(d["mode"])
@@ -150,6 +192,7 @@ class TrainSettingsMixin:
     def settings(self) -> dict[str, Any]:
         """The panel's settings as a JSON-able dict (stored in the project at each round)."""
         return {"preset": self.preset_combo.currentText(), "device": self.device_combo.currentText(),
+                "seconds": self.seconds_spin.value(), "encoder_weights": self.weights_edit.text().strip(),
                 "iterations": self.iterations_spin.value(), "crop_size": self.crop_spin.value(),
                 "batch_size": self.batch_spin.value(), "mode": self.mode_combo.currentText(),
                 "strategy": self.strategy_combo.currentText(), "k": self.k_spin.value(),
@@ -159,8 +202,9 @@ class TrainSettingsMixin:
         """Set the panel from :meth:`settings` values (unknown or invalid ones are ignored)."""
         combos = {"preset": self.preset_combo, "device": self.device_combo, "mode": self.mode_combo,
                   "strategy": self.strategy_combo}
-        spins = {"iterations": self.iterations_spin, "crop_size": self.crop_spin, "batch_size": self.batch_spin,
-                 "k": self.k_spin, "seed": self.seed_spin, "heldout_fraction": self.heldout_spin}
+        spins = {"seconds": self.seconds_spin, "iterations": self.iterations_spin, "crop_size": self.crop_spin,
+                 "batch_size": self.batch_spin, "k": self.k_spin, "seed": self.seed_spin,
+                 "heldout_fraction": self.heldout_spin}
         for key, combo in combos.items():
             if key in values and combo.findText(str(values[key])) >= 0:
                 combo.blockSignals(key == "preset")  # keep the stored iterations and crop
@@ -169,17 +213,37 @@ class TrainSettingsMixin:
         for key, spin in spins.items():
             if isinstance(values.get(key), (int, float)):
                 spin.setValue(values[key])
+        if isinstance(values.get("encoder_weights"), str):
+            self.weights_edit.setText(values["encoder_weights"])
 
     def round_config(self) -> RoundConfig:
         """The :class:`RoundConfig` of the panel's settings (ConfigError when invalid)."""
         s = self.settings()
+        extra: dict[str, Any] = {"seconds": float(s["seconds"]) if s["seconds"] else None}
+        if s["encoder_weights"]:
+            from pathlib import Path
+
+            from ..core.errors import CheckpointError
+
+            path = Path(s["encoder_weights"]).expanduser()
+            if not path.is_file():
+                raise CheckpointError(path, "encoder weights file does not exist (Train panel > "
+                                            "Advanced settings)")
+            extra["encoder_weights"] = str(path)
+        extra.update(self.train_overrides)
         train = TrainConfig.from_preset(s["preset"], iterations=s["iterations"], crop_size=s["crop_size"],
                                         batch_size=s["batch_size"], unlabeled_batch_size=s["batch_size"],
-                                        mode=s["mode"], seed=s["seed"], device=s["device"],
-                                        **self.train_overrides)
+                                        mode=s["mode"], seed=s["seed"], device=s["device"], **extra)
         return RoundConfig(train=train, strategy=s["strategy"], batch_size=s["k"],
                            heldout_fraction=s["heldout_fraction"], seed=s["seed"],
                            mc_passes=4 if s["strategy"] == "bald" else 0)
+
+    def _browse_weights(self) -> None:
+        start = self.weights_edit.text().strip() or ""
+        path, _ = QFileDialog.getOpenFileName(self.weights_button, "Encoder weights (ResNet state dict)", start,
+                                              "PyTorch weights (*.pth *.pt);;All files (*)")
+        if path:
+            self.weights_edit.setText(path)
 
     # ------------------------------------------------------------------ device
     def _detect_device(self, *_: Any) -> None:

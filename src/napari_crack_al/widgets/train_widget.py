@@ -108,6 +108,7 @@ class TrainWidget(TrainSettingsMixin, RoundProgressMixin, QWidget):
         top = QFormLayout()
         top.addRow("Preset", self.preset_combo)
         top.addRow("Device", self.device_combo)
+        top.addRow("Round time", self.seconds_spin)
         buttons = QHBoxLayout()
         buttons.addWidget(self.retrain_button, 1)
         buttons.addWidget(self.cancel_button)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..training.data import stable_key
+
 if TYPE_CHECKING:
     from .round import RoundConfig
 
@@ -19,12 +21,6 @@ __all__ = ["HELDOUT_META", "HELDOUT_AUTO_META", "TRAINED_META", "select_heldout"
 HELDOUT_META = "heldout"            # set by the user: used as is
 HELDOUT_AUTO_META = "heldout_auto"  # managed here: only grows
 TRAINED_META = "trained_images"     # every image some registered round trained on
-
-
-def _stable_key(seed: int, name: str) -> str:
-    import hashlib
-
-    return hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()
 
 
 def select_heldout(project: Any, annotated: Sequence[str], config: RoundConfig) -> list[str]:
@@ -46,7 +42,7 @@ def select_heldout(project: Any, annotated: Sequence[str], config: RoundConfig) 
         target = int(len(annotated) * config.heldout_fraction)
         trained = set(project.get_meta(TRAINED_META) or [])
         pool = sorted((n for n in annotated if n not in set(kept)),
-                      key=lambda n: (n in trained, _stable_key(config.seed, n)))
+                      key=lambda n: (n in trained, stable_key(config.seed, n)))
         kept += pool[:max(0, target - len(kept))]
     # names no longer annotated are kept in the list: if re-accepted they stay held out
     stored = list(dict.fromkeys(previous + kept))

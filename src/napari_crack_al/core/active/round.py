@@ -17,7 +17,8 @@ Steps
    ``models/round_RRR.pt`` and registered as ``round-RRR`` with the held-out metrics.
    A cancelled (or failed) round keeps the previous model and registers nothing.
 4. Every unlabeled image is scored with the new model (:mod:`.scores`, one pass each),
-   its suggestion (``probability > suggest_threshold``) and its crack probability
+   its suggestion (``probability > threshold``, the new model's calibrated threshold
+   unless ``suggest_threshold`` overrides it) and its crack probability
    (uint8 PNG, :func:`read_probability`) are written, the scores are stored.
 5. The strategy ranks the unlabeled images; the queue is re-sorted.
 
@@ -44,8 +45,10 @@ import numpy as np
 
 from ..atomic import fsync_dir
 from ..errors import ConfigError, InputError
+from ..normalize import NORMALIZATION_META
 from ..events import CancelToken, CheckpointEvent, MessageEvent, ProgressEvent
 from ..training.config import TrainConfig
+from ..training.data import HELDOUT_FRACTION, MIN_HELDOUT_POOL
 from .heldout import HELDOUT_AUTO_META, HELDOUT_META, TRAINED_META, select_heldout
 from .pool import (
     COLD_START_VERSION,
@@ -98,11 +101,13 @@ class RoundConfig:
     batch_size : int
         k, the number of suggested images (the first k of the ranking).
     heldout_fraction : float
-        Share of the accepted images held out for validation, in [0, 1).
+        Share of the accepted images held out for validation and threshold calibration,
+        in [0, 1).
     min_heldout_pool : int
         Nothing is held out before this many images are accepted.
-    suggest_threshold : float
-        Crack probability above which a pixel is in the suggestion mask.
+    suggest_threshold : float or None
+        Crack probability above which a pixel is in the suggestion mask; None: the
+        threshold the round calibrated on the held-out images (stored with the model).
     store_probabilities : bool
         Also store each unlabeled image's crack probability (uint8 PNG) for an overlay.
     mc_passes : int
@@ -121,9 +126,9 @@ class RoundConfig:
     train: TrainConfig
     strategy: str = "hybrid"
     batch_size: int = 5
-    heldout_fraction: float = 0.2
-    min_heldout_pool: int = 5
-    suggest_threshold: float = 0.5
+    heldout_fraction: float = HELDOUT_FRACTION
+    min_heldout_pool: int = MIN_HELDOUT_POOL
+    suggest_threshold: float | None = None
     store_probabilities: bool = True
     mc_passes: int = 0
     seed: int = 0
@@ -160,8 +165,9 @@ class RoundConfig:
         if not (_num(self.heldout_fraction) and 0.0 <= self.heldout_fraction < 1.0):
             problems.append(f"heldout_fraction must be a number in [0, 1) "
                             f"(got {self.heldout_fraction!r})")
-        if not (_num(self.suggest_threshold) and 0.0 < self.suggest_threshold < 1.0):
-            problems.append(f"suggest_threshold must be a number in (0, 1) "
+        if self.suggest_threshold is not None and not (
+                _num(self.suggest_threshold) and 0.0 < self.suggest_threshold < 1.0):
+            problems.append(f"suggest_threshold must be None or a number in (0, 1) "
                             f"(got {self.suggest_threshold!r})")
         for name in ("store_probabilities", "embed_annotated"):
             if not isinstance(getattr(self, name), bool):
@@ -192,6 +198,12 @@ class RoundFinished:
         Wall time of training and of scoring + ranking.
     trained_on, heldout : list of str
         Images used for training and for validation in this round.
+    threshold : float
+        The model's crack-probability threshold (calibrated on the held-out images, else
+        the previous model's, else 0.5); the suggestions were cut there.
+    kept_previous : bool
+        The round made the held-out F1 worse beyond noise, so the registered model holds
+        the previous model's weights.
     """
 
     round_index: int
@@ -203,6 +215,8 @@ class RoundFinished:
     score_seconds: float
     trained_on: list[str] = field(default_factory=list)
     heldout: list[str] = field(default_factory=list)
+    threshold: float = 0.5
+    kept_previous: bool = False
 
 
 def _next_round(project: Any) -> int:
@@ -333,12 +347,15 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
                 tmp.unlink()
     train_seconds = time.perf_counter() - t_train
     metrics = {k: float(v) for k, v in result.metrics.items()}
+    metrics.setdefault("threshold", float(result.threshold))
     project.add_model(version, final, round=r, metrics=metrics)
+    project.set_meta(NORMALIZATION_META, profile)  # the display shows what the model sees
     trained = list(project.get_meta(TRAINED_META) or [])
     project.set_meta(TRAINED_META, list(dict.fromkeys(trained + [t.name for t in labeled])))
     yield CheckpointEvent(step=result.steps, path=final,
                           metadata={"round": r, "final": True, "model_version": version,
-                                    "metrics": dict(metrics)})
+                                    "metrics": dict(metrics), "threshold": result.threshold,
+                                    "kept_previous": result.kept_previous})
 
     # ------------------------------------------------------------------ 4-5. score, rank
     from ..device import select_device
@@ -346,9 +363,10 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
 
     t_score = time.perf_counter()
     model, _ = load_model(final, device=select_device(config.train.device))
+    threshold = result.threshold if config.suggest_threshold is None else config.suggest_threshold
     ranking = yield from iter_score_project(
         project, model, version, strategy=config.strategy, k=config.batch_size, seed=config.seed,
-        mc_passes=config.mc_passes, suggest_threshold=config.suggest_threshold,
+        mc_passes=config.mc_passes, suggest_threshold=threshold,
         store_probabilities=config.store_probabilities, embed_annotated=config.embed_annotated,
         profile=profile, cache=loaded, score_config=config.score, tile=config.tile,
         overlap=config.overlap, batch_size=config.infer_batch_size, cancel=cancel)
@@ -360,6 +378,7 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
                              metrics=metrics, ranking=ranking, train_seconds=train_seconds,
                              score_seconds=time.perf_counter() - t_score,
                              trained_on=[t.name for t in labeled],
-                             heldout=[t.name for t in validation])
+                             heldout=[t.name for t in validation], threshold=float(threshold),
+                             kept_previous=result.kept_previous)
     yield finished
     return finished

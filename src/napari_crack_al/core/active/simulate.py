@@ -7,12 +7,14 @@ annotation loop the user would run in napari:
 * **round 0 selection** — the initial ``initial`` images: random for ``random``,
   label-free k-center diversity (:func:`~.round.iter_cold_start`) for the active
   strategies. They are "annotated" by accepting their true masks
-  (:meth:`Project.accept`), with no model suggestion to start from;
+  (:meth:`Project.accept`), starting from the training-free detector's suggestions
+  (``builtin_first``, what a new project shows before its first model);
 * **round r** (r = 0 … rounds − 1) — :func:`~.round.run_round` trains on every
   annotated image (warm start from the previous round's model, ``iterations`` steps;
   semi mode also uses the unlabeled pool), scores the unlabeled images, writes the
   suggestions and re-sorts the queue; the new model is evaluated on the *external*
-  validation images (tiled inference, threshold 0.5, :func:`~..metrics.evaluate_masks`);
+  validation images (tiled inference, at the model's calibrated threshold unless
+  ``threshold`` is set, :func:`~..metrics.evaluate_masks`);
   then, unless it is the last round, the first ``per_round`` images of the queue are
   annotated with their true masks (starting from this model's suggestions).
 
@@ -20,12 +22,14 @@ Row r of the learning curve is the model of round r, trained on
 ``n_labeled = initial + r · per_round`` images. Its ``edit_fraction`` belongs to the
 images that were *added* for this round: (pixels where the suggestion the annotator
 started from differs from the true mask) / max(1, true crack pixels), summed over
-those images (the project store's per-image definition applied to their union). The
-round-0 selection is made without a model, so row 0 has no edit fraction (NaN,
-an empty CSV cell); so does the full-supervision arm, which selects nothing.
+those images (the project store's per-image definition applied to their union). Row 0's
+edit fraction is that of the detector's suggestions of the round-0 images (NaN, an
+empty CSV cell, with ``builtin_first=False``); the full-supervision arm selects nothing
+and has none.
 
-The held-out split inside the projects is switched off (``heldout_fraction=0``): the
-validation set is external. The ``"full"`` arm is the reference: supervised on every
+Inside each project a share of the annotated images is held out as in the plugin
+(``heldout_fraction``): it calibrates each round's threshold and guards warm starts;
+the reported metrics come from the external validation images. The ``"full"`` arm is the reference: supervised on every
 training image, warm-started round after round with the same ``iterations``, so each
 of its rows has the same training budget as the other arms' row of that round.
 

@@ -59,7 +59,7 @@ def _edit_counts(suggestion: np.ndarray | None, truth: np.ndarray) -> tuple[int,
     return int(np.count_nonzero(suggestion != truth)), crack
 
 
-def _evaluate(model: Any, validation: Sequence[Any], config: SimulationConfig,
+def _evaluate(model: Any, validation: Sequence[Any], config: SimulationConfig, threshold: float,
               cancel: CancelToken) -> Generator[Any, None, dict[str, float] | None]:
     from ..inference import predict_image
     from ..metrics import evaluate_masks
@@ -71,7 +71,7 @@ def _evaluate(model: Any, validation: Sequence[Any], config: SimulationConfig,
         yield ProgressEvent(i, len(validation), "validating")
         prob = predict_image(model, item.image, tile=config.tile,
                              overlap=min(config.overlap, config.tile // 2)).probability
-        preds.append(prob > config.threshold)
+        preds.append(prob > threshold)
         gts.append(item.mask)
         valids.append(item.valid)
     yield ProgressEvent(len(validation), len(validation), "validating")
@@ -171,8 +171,15 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
             if ranking is None:
                 return None
             first = ranking[:config.initial]
+        if config.builtin_first and not full:
+            from ..detector import iter_builtin_suggestions
+
+            yield MessageEvent(f"{arm.name}: first suggestions by the training-free detector")
+            yield from iter_builtin_suggestions(project, first, store_probabilities=False,
+                                                cancel=cancel)
         fix, crack, with_model = annotate(first, 0)
-        pending_edit = math.nan  # round-0 selection: no model, no suggestion
+        # round-0 images start from the detector's suggestions (or from nothing)
+        pending_edit = fix / max(1, crack) if (first and with_model) else math.nan
 
         round_strategy = "random" if full else arm.strategy
         for r in range(config.rounds):
@@ -180,7 +187,8 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
                 return None
             train_cfg = config.train.replace(mode=arm.mode, seed=config.seed * 1000 + r)
             round_cfg = RoundConfig(train=train_cfg, strategy=round_strategy,
-                                    batch_size=config.per_round, heldout_fraction=0.0,
+                                    batch_size=config.per_round,
+                                    heldout_fraction=config.heldout_fraction,
                                     suggest_threshold=config.threshold,
                                     store_probabilities=False, seed=config.seed,
                                     tile=config.tile,
@@ -204,7 +212,8 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
             if finished is None or finished.checkpoint is None:
                 return None
             model, _ = load_model(finished.checkpoint)
-            metrics = yield from _evaluate(model, validation, config, cancel)
+            threshold = finished.threshold if config.threshold is None else config.threshold
+            metrics = yield from _evaluate(model, validation, config, threshold, cancel)
             if metrics is None:
                 return None
             row = {
@@ -212,6 +221,7 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
                 "mode": arm.mode,
                 **{k: metrics[k] for k in ("crack_iou", "f1", "precision", "recall", "f1_tol2")},
                 "edit_fraction": pending_edit,
+                "threshold": threshold,
                 "train_seconds": finished.train_seconds,
                 "score_seconds": finished.score_seconds,
             }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..training.config import TRAIN_MODES, TrainConfig
+from ..training.data import HELDOUT_FRACTION
 from .curves import FULL_STRATEGY, arm_name
 from .strategies import STRATEGY_NAMES
 
@@ -56,8 +57,17 @@ class SimulationConfig:
         Training rounds (models) per arm.
     seed : int
         Seed of the selections and the training (round r trains with ``seed * 1000 + r``).
-    threshold : float
-        Crack probability threshold of the validation masks (and of the suggestions).
+    threshold : float or None
+        Crack probability threshold of the validation masks and the suggestions; None:
+        each round's model's own threshold (calibrated on the project's held-out images,
+        as in the plugin).
+    heldout_fraction : float
+        Share of each project's annotated images held out for the threshold and the
+        no-worse guard, as in the plugin (the reported metrics use the external
+        validation images).
+    builtin_first : bool
+        The round-0 images start from the training-free detector's suggestions (what a
+        new project shows before its first model), so row 0 has an edit fraction.
     tile, overlap : int
         Tiled inference settings.
     full_reference : bool
@@ -74,7 +84,9 @@ class SimulationConfig:
     per_round: int = 5
     rounds: int = 4
     seed: int = 0
-    threshold: float = 0.5
+    threshold: float | None = None
+    heldout_fraction: float = HELDOUT_FRACTION
+    builtin_first: bool = True
     tile: int = 512
     overlap: int = 64
     full_reference: bool = False
@@ -111,10 +123,15 @@ class SimulationConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 problems.append(f"{name} must be an integer >= {low} (got {v!r})")
         t = self.threshold
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 < t < 1.0:
-            problems.append(f"threshold must be a number in (0, 1) (got {t!r})")
-        if not isinstance(self.full_reference, bool):
-            problems.append(f"full_reference must be true or false (got {self.full_reference!r})")
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
+                              or not 0.0 < t < 1.0):
+            problems.append(f"threshold must be None or a number in (0, 1) (got {t!r})")
+        h = self.heldout_fraction
+        if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0.0 <= h < 1.0:
+            problems.append(f"heldout_fraction must be a number in [0, 1) (got {h!r})")
+        for name in ("full_reference", "builtin_first"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
         if problems:
             raise ConfigError("invalid SimulationConfig: " + "; ".join(problems))
 

@@ -80,6 +80,13 @@ class ModelInfo:
     export_metadata: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
+    def threshold(self) -> float:
+        """The crack-probability threshold calibrated when the model was trained (else 0.5)."""
+        from ..calibration import model_threshold
+
+        return model_threshold(self.metadata)
+
+    @property
     def profile(self) -> str:
         """Transverse-profile mode for ``normalize_for_model``."""
         return str(self.train_config.get("profile", "none"))

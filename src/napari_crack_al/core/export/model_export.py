@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path, atomic_write_bytes
+from ..calibration import model_threshold
 from ..errors import ExportError
 
 __all__ = [
@@ -211,7 +212,7 @@ def export_metadata(model_config: Mapping[str, Any], *,
         "num_classes": n_cls,
         "class_names": names[:n_cls],
         "crack_class": 1,
-        "threshold": 0.5,
+        "threshold": model_threshold(dict(checkpoint_metadata or {})),
         "input": {
             "name": ONNX_INPUT_NAME,
             "dtype": "float32",
@@ -228,6 +229,8 @@ def export_metadata(model_config: Mapping[str, Any], *,
             "profile": profile,
             "description": (
                 "valid pixels = finite (and != 0 for single-channel integer images); "
+                "profile 'auto' means 'column' for single-channel images and 'none' for colour "
+                "photographs (converted to grey by luminance); "
                 "if profile is 'column' ('row'), subtract the per-column (per-row) median of the "
                 "valid pixels first; then x = (value - median) / scale over the valid pixels, "
                 "scale = 1.4826 * MAD (fall-backs: IQR / 1.349, std, 1), clipped to [-10, 10]; "

@@ -1,4 +1,4 @@
-"""The segmentation model: ResNet encoder -> DeepLabV3+ decoder -> heads; presets; checkpoints.
+"""The segmentation model: ResNet encoder -> decoder (by name) -> heads; presets; checkpoints.
 
 The public names are re-exported lazily, so that ``from napari_crack_al.core.model.config
 import PRESETS`` (e.g. for a CLI ``--preset`` choice list) does not import torch; every
@@ -17,6 +17,7 @@ _EXPORTS = {
     "load_model": "checkpoint",
     "safe_torch_load": "checkpoint",
     "save_checkpoint": "checkpoint",
+    "DECODERS": "config",
     "ENCODERS": "config",
     "OUTPUT_STRIDES": "config",
     "PRESETS": "config",

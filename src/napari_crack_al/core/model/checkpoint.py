@@ -30,7 +30,7 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..errors import CheckpointError, ConfigError
-from .config import ModelConfig
+from .config import LEGACY_DECODER, ModelConfig
 from .segmenter import CrackSegmenter, build_model
 
 __all__ = [
@@ -209,8 +209,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     sd = obj["state_dict"]
     if not isinstance(sd, Mapping) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise CheckpointError(path, "checkpoint state_dict is not a mapping of tensors")
+    stored = obj["model_config"]
+    if isinstance(stored, Mapping) and "decoder" not in stored:  # written before decoders
+        stored = {**stored, "decoder": LEGACY_DECODER}
     try:
-        config = ModelConfig.from_dict(obj["model_config"])
+        config = ModelConfig.from_dict(stored)
     except (ConfigError, TypeError) as exc:
         raise CheckpointError(path, f"incompatible model configuration: {exc}") from None
     train_config = obj.get("train_config") or {}

@@ -18,6 +18,8 @@ from ..config_io import ConfigIO
 from ..errors import ConfigError
 
 __all__ = [
+    "DECODERS",
+    "LEGACY_DECODER",
     "ENCODERS",
     "OUTPUT_STRIDES",
     "ModelConfig",
@@ -34,8 +36,21 @@ ENCODERS: dict[str, tuple[int, int, int, int]] = {
     "resnet50": (3, 4, 6, 3),
     "resnet101": (3, 4, 23, 3),
 }
-#: Supported output strides (ratio of input size to the encoder's last feature map).
-OUTPUT_STRIDES: tuple[int, ...] = (16, 8)
+#: Supported output strides (ratio of input size to the encoder's last feature map): 32 is
+#: the plain ResNet (no dilation; enough for a U-Net decoder, which reads every stage).
+OUTPUT_STRIDES: tuple[int, ...] = (16, 8, 32)
+#: Decoders by name (see :mod:`napari_crack_al.core.model.decoders`).
+DECODERS: tuple[str, ...] = ("deeplabv3plus_unet", "deeplabv3plus", "unet")
+#: The decoder of checkpoints written before the decoder could be chosen.
+LEGACY_DECODER = "deeplabv3plus"
+
+
+def _check_widths(name: str, value: Any, count: int) -> tuple[int, ...]:
+    widths = tuple(value) if isinstance(value, (list, tuple)) else None
+    if widths is None or len(widths) != count or any(
+            isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+        raise ConfigError(f"{name} must be {count} integers >= 1, got {value!r}")
+    return widths
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -51,12 +66,16 @@ class ModelConfig(ConfigIO):
     ----------
     encoder : str
         One of ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"resnet101"``.
+    decoder : str
+        One of :data:`DECODERS`: ``"deeplabv3plus_unet"`` (DeepLabV3+ with a U-Net
+        refinement to full resolution), ``"deeplabv3plus"`` (U2PL's own, logits at 1/4)
+        or ``"unet"``.
     in_channels : int
         Input channels (1 for range images).
     num_classes : int
         Output classes (2: background, crack).
     output_stride : int
-        16 (layer4 dilated) or 8 (layer3 and layer4 dilated).
+        16 (layer4 dilated), 8 (layer3 and layer4 dilated) or 32 (no dilation).
     decoder_channels : int
         Width of the ASPP and of the DeepLabV3+ decoder.
     low_level_channels : int
@@ -70,9 +89,14 @@ class ModelConfig(ConfigIO):
     multi_grid : tuple of int or None
         Multi-grid dilation multipliers for the blocks of layer4 (e.g. ``(1, 2, 4)``),
         cycled when layer4 has more blocks; None for a constant dilation.
+    refine_channels : (int, int)
+        Widths of the ``deeplabv3plus_unet`` refinement at stride 2 and at full resolution.
+    unet_channels : tuple of 5 int
+        Widths of the ``unet`` decoder's blocks, deepest first.
     """
 
     encoder: str = "resnet50"
+    decoder: str = "deeplabv3plus_unet"
     in_channels: int = 1
     num_classes: int = 2
     output_stride: int = 16
@@ -82,12 +106,22 @@ class ModelConfig(ConfigIO):
     aux_head: bool = True
     dropout: float = 0.1
     multi_grid: tuple[int, ...] | None = None
+    refine_channels: tuple[int, ...] = (32, 16)
+    unet_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise ConfigError(
                 f"unknown encoder {self.encoder!r}; valid encoders: {', '.join(ENCODERS)}"
             )
+        if self.decoder not in DECODERS:
+            raise ConfigError(
+                f"unknown decoder {self.decoder!r}; valid decoders: {', '.join(DECODERS)}"
+            )
+        object.__setattr__(self, "refine_channels",
+                           _check_widths("refine_channels", self.refine_channels, 2))
+        object.__setattr__(self, "unet_channels",
+                           _check_widths("unet_channels", self.unet_channels, 5))
         if self.output_stride not in OUTPUT_STRIDES:
             raise ConfigError(
                 f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, "

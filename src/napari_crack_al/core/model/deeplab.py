@@ -18,6 +18,7 @@ __all__ = [
     "ASPP",
     "DeepLabV3PlusDecoder",
     "ClassifierHead",
+    "LogitsHead",
     "RepresentationHead",
     "AuxHead",
     "aspp_rates",
@@ -26,8 +27,9 @@ __all__ = [
 
 
 def aspp_rates(output_stride: int) -> tuple[int, int, int]:
-    """Atrous rates of the ASPP's three 3x3 branches: (6, 12, 18) at OS 16, (12, 24, 36) at OS 8."""
-    return (12, 24, 36) if output_stride == 8 else (6, 12, 18)
+    """Atrous rates of the ASPP's 3x3 branches: (6, 12, 18) at OS 16, (12, 24, 36) at OS 8,
+    (3, 6, 9) at OS 32."""
+    return {8: (12, 24, 36), 32: (3, 6, 9)}.get(output_stride, (6, 12, 18))
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int = 3, dilation: int = 1) -> nn.Sequential:
@@ -103,6 +105,8 @@ class DeepLabV3PlusDecoder(nn.Module):
     ----------
     out_channels : int
         ``decoder_channels + low_level_channels``.
+    rep_channels : int
+        Channels of the features the representation head reads (the same fused map).
     """
 
     def __init__(self, high_channels: int, low_channels: int, decoder_channels: int,
@@ -111,12 +115,23 @@ class DeepLabV3PlusDecoder(nn.Module):
         self.aspp = ASPP(high_channels, decoder_channels, rates, dropout)
         self.low_level = conv_bn_relu(low_channels, low_level_channels, 1)
         self.out_channels = decoder_channels + low_level_channels
+        self.rep_channels = self.out_channels
 
-    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        """Return the fused features (B, out_channels, H/4, W/4)."""
+    def fuse(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """Return the fused features (B, out_channels, H/4, W/4) of layer1 and layer4."""
         y = self.aspp(high)
         y = F.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
         return torch.cat([y, self.low_level(low)], dim=1)
+
+    def forward(self, x: torch.Tensor, stages: Sequence[torch.Tensor],
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(head features, representation features): both the fused map at 1/4.
+
+        ``stages`` are the encoder's ``[stem, layer1, layer2, layer3, layer4]``; ``x``
+        (the input) is not used by this decoder.
+        """
+        fused = self.fuse(stages[1], stages[4])
+        return fused, fused
 
 
 class ClassifierHead(nn.Module):
@@ -132,6 +147,17 @@ class ClassifierHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return self.classifier(self.body(x))
+
+
+class LogitsHead(nn.Module):
+    """A 1x1 conv from full-resolution decoder features to the class logits."""
+
+    def __init__(self, cin: int, num_classes: int) -> None:
+        super().__init__()
+        self.classifier = nn.Conv2d(cin, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.classifier(x)
 
 
 class RepresentationHead(nn.Module):

@@ -94,7 +94,8 @@ class ResNetEncoder(nn.Module):
     in_channels : int
         Input channels (1 for range images).
     output_stride : int
-        16: layer4 dilated (rate 2); 8: layer3 (rate 2) and layer4 (rate 4) dilated.
+        16: layer4 dilated (rate 2); 8: layer3 (rate 2) and layer4 (rate 4) dilated;
+        32: no dilation (torchvision's ResNet).
     multi_grid : sequence of int or None
         Multipliers of layer4's dilation per block (cycled), e.g. ``(1, 2, 4)``.
     zero_init_residual : bool
@@ -107,6 +108,9 @@ class ResNetEncoder(nn.Module):
         Channels of the outputs of layer1..layer4.
     reductions : tuple of int
         Downsampling factor of the outputs of layer1..layer4.
+    stem_channels : int
+        Channels of the stem (conv1-bn1-relu) output at stride 2, the finest feature map
+        (see :meth:`forward_stages`).
     """
 
     def __init__(self, depth: int = 50, in_channels: int = 1, output_stride: int = 16,
@@ -139,11 +143,12 @@ class ResNetEncoder(nn.Module):
         self.layer1 = self._make_layer(block, 64, layers[0])
         self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
         self.layer3 = self._make_layer(block, 256, layers[2], stride=2, dilate=dilate3)
-        self.layer4 = self._make_layer(block, 512, layers[3], stride=2, dilate=True,
-                                       multi_grid=multi_grid)
+        self.layer4 = self._make_layer(block, 512, layers[3], stride=2,
+                                       dilate=output_stride < 32, multi_grid=multi_grid)
         e = block.expansion
         self.out_channels: tuple[int, int, int, int] = (64 * e, 128 * e, 256 * e, 512 * e)
         self.reductions: tuple[int, int, int, int] = (4, 8, 8 if dilate3 else 16, output_stride)
+        self.stem_channels = 64
         self._init_weights(zero_init_residual)
 
     def _make_layer(self, block: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int,
@@ -182,14 +187,30 @@ class ResNetEncoder(nn.Module):
                 if isinstance(m, (BasicBlock, Bottleneck)):
                     nn.init.zeros_(m.last_bn.weight)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Return the outputs of layer1..layer4 for ``x`` of shape (B, in_channels, H, W)."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        c1 = self.layer1(x)
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Return the stem output (stride 2) and the outputs of layer1..layer4.
+
+        Parameters
+        ----------
+        x : Tensor
+            (B, in_channels, H, W).
+
+        Returns
+        -------
+        list of Tensor
+            ``[stem, c1, c2, c3, c4]`` with channels ``(stem_channels, *out_channels)``
+            and strides ``(2, *reductions)``.
+        """
+        stem = self.relu(self.bn1(self.conv1(x)))
+        c1 = self.layer1(self.maxpool(stem))
         c2 = self.layer2(c1)
         c3 = self.layer3(c2)
         c4 = self.layer4(c3)
-        return [c1, c2, c3, c4]
+        return [stem, c1, c2, c3, c4]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Return the outputs of layer1..layer4 for ``x`` of shape (B, in_channels, H, W)."""
+        return self.forward_stages(x)[1:]
 
 
 def build_encoder(name: str, *, in_channels: int = 1, output_stride: int = 16,

@@ -1,4 +1,4 @@
-"""The crack segmenter: ResNet encoder -> DeepLabV3+ decoder -> classifier, representation, aux."""
+"""The crack segmenter: ResNet encoder -> decoder (by name) -> classifier, representation, aux."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from torch import nn
 
 from ..errors import CheckpointError
 from .config import ModelConfig
-from .deeplab import AuxHead, ClassifierHead, DeepLabV3PlusDecoder, RepresentationHead, aspp_rates
+from .decoders import build_decoder
+from .deeplab import AuxHead, RepresentationHead
 from .resnet import ResNetEncoder, build_encoder
 
 __all__ = ["SegmenterOutput", "CrackSegmenter", "build_model", "load_encoder_weights",
@@ -29,7 +30,8 @@ class SegmenterOutput(NamedTuple):
     Attributes
     ----------
     logits : Tensor
-        (B, num_classes, H, W) class logits, bilinearly upsampled to the input size.
+        (B, num_classes, H, W) class logits at the input size (computed there by the
+        full-resolution decoders, bilinearly upsampled from 1/4 by ``deeplabv3plus``).
     features : Tensor or None
         (B, rep_dim, H/4, W/4) representation features (un-normalised) when
         ``with_features=True``, else None.
@@ -55,7 +57,7 @@ def _init_module(module: nn.Module) -> None:
 
 
 class CrackSegmenter(nn.Module):
-    """DeepLabV3+ segmenter with a U2PL representation head.
+    """Encoder -> decoder -> classifier, with a U2PL representation head and an aux head.
 
     Parameters
     ----------
@@ -66,8 +68,12 @@ class CrackSegmenter(nn.Module):
     ----------
     config : ModelConfig
     encoder : ResNetEncoder
-    decoder : DeepLabV3PlusDecoder
-    classifier : ClassifierHead
+    decoder : nn.Module
+        The decoder named by ``config.decoder`` (see :mod:`.decoders`).
+    classifier : nn.Module
+        Its classification head.
+    logits_stride : int
+        Stride of the classifier's logits (4 for ``deeplabv3plus``, else 1).
     representation : RepresentationHead
     aux : AuxHead or None
     """
@@ -79,15 +85,10 @@ class CrackSegmenter(nn.Module):
             config.encoder, in_channels=config.in_channels, output_stride=config.output_stride,
             multi_grid=config.multi_grid,
         )
-        c1, _, c3, c4 = self.encoder.out_channels
-        self.decoder = DeepLabV3PlusDecoder(
-            c4, c1, config.decoder_channels, config.low_level_channels,
-            aspp_rates(config.output_stride), config.dropout,
-        )
-        fused = self.decoder.out_channels
-        self.classifier = ClassifierHead(fused, config.decoder_channels, config.num_classes,
-                                         config.dropout)
-        self.representation = RepresentationHead(fused, config.decoder_channels, config.rep_dim)
+        c3 = self.encoder.out_channels[2]
+        self.decoder, self.classifier, self.logits_stride = build_decoder(config, self.encoder)
+        self.representation = RepresentationHead(self.decoder.rep_channels,
+                                                 config.decoder_channels, config.rep_dim)
         self.aux: AuxHead | None = (
             AuxHead(c3, config.decoder_channels, config.num_classes, config.dropout)
             if config.aux_head else None
@@ -116,14 +117,16 @@ class CrackSegmenter(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         size = x.shape[-2:]
-        c1, _, c3, c4 = self.encoder(x)
-        fused = self.decoder(c1, c4)
-        logits = F.interpolate(self.classifier(fused), size=size, mode="bilinear",
-                               align_corners=False)
-        features = self.representation(fused) if with_features else None
+        stages = self.encoder.forward_stages(x)
+        head_in, rep_in = self.decoder(x, stages)
+        logits = self.classifier(head_in)
+        if logits.shape[-2:] != size:
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        features = self.representation(rep_in) if with_features else None
         aux = None
         if self.aux is not None and self.training:
-            aux = F.interpolate(self.aux(c3), size=size, mode="bilinear", align_corners=False)
+            aux = F.interpolate(self.aux(stages[3]), size=size, mode="bilinear",
+                                align_corners=False)
         return SegmenterOutput(logits, features, aux)
 
     def backbone_parameters(self) -> Iterator[nn.Parameter]:

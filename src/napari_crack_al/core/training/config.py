@@ -12,12 +12,13 @@ from typing import Any
 
 from ..config_io import ConfigIO
 from ..errors import ConfigError
+from ..normalize import DEFAULT_PROFILE, PROFILE_MODES
 
 __all__ = ["TrainConfig", "TRAIN_MODES", "DEVICES", "PROFILES", "PRESET_NAMES", "SAVE_WHICH"]
 
 TRAIN_MODES = ("semi", "supervised")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PROFILES = ("none", "column", "row")
+PROFILES = PROFILE_MODES
 PRESET_NAMES = ("fast", "accurate")
 SAVE_WHICH = ("teacher", "student")
 
@@ -41,6 +42,10 @@ class TrainConfig(ConfigIO):
         or supervised only (the unlabeled images are not used).
     preset : {"fast", "accurate"}
         Model preset (see :data:`napari_crack_al.core.model.PRESETS`).
+    decoder : str or None
+        Decoder of a model trained from scratch (see
+        :data:`napari_crack_al.core.model.DECODERS`); None: the preset's. A warm start
+        keeps the decoder of the model it starts from.
     iterations : int
         Optimisation steps N.
     batch_size : int
@@ -95,8 +100,10 @@ class TrainConfig(ConfigIO):
         Random offset ``U(-o, o)`` on the normalised image.
     class_weighting : bool
         Inverse-frequency class weights in the cross-entropy terms.
-    profile : {"none", "column", "row"}
-        Transverse-profile removal before normalisation (see ``normalize_for_model``).
+    profile : {"auto", "none", "column", "row"}
+        Transverse-profile removal before normalisation (see ``normalize_for_model``);
+        stored with the model, so prediction, scoring and the napari display use it too.
+        ``"auto"``: per-column profile for one-channel range images, none for photographs.
     seed : int
         Seed of every random choice (initialisation, sampling, augmentation).
     device : {"auto", "cpu", "cuda", "mps"}
@@ -114,10 +121,28 @@ class TrainConfig(ConfigIO):
         usually better and smoother).
     memory_size : int
         Capacity per class of the contrastive negative memory bank.
+    warm_lr_scale : float
+        Peak learning rate of a warm-started round as a share of ``lr`` (a trained model
+        needs smaller steps than a random one).
+    warm_ramp : float
+        Share of a warm-started round's steps spent ramping linearly up to that peak.
+    keep_margin : float
+        A warm-started round whose held-out F1 falls more than this (or more than the
+        standard error of the per-image difference, whichever is larger) below the
+        previous model's is rejected: the previous model is kept.
+    seconds : float or None
+        Round budget in seconds of training: the number of steps is planned from the
+        step time measured on this machine (``iterations`` is then ignored). None:
+        exactly ``iterations`` steps.
+    encoder_weights : str or None
+        A local file with ResNet weights for the encoder (e.g. a torchvision state
+        dict the user downloaded); used when training from scratch. Nothing is ever
+        downloaded.
     """
 
     mode: str = "semi"
     preset: str = "fast"
+    decoder: str | None = None
     iterations: int = 1000
     batch_size: int = 4
     unlabeled_batch_size: int = 4
@@ -141,7 +166,7 @@ class TrainConfig(ConfigIO):
     gain_jitter: float = 0.1
     offset_jitter: float = 0.1
     class_weighting: bool = False
-    profile: str = "none"
+    profile: str = DEFAULT_PROFILE
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -150,6 +175,11 @@ class TrainConfig(ConfigIO):
     checkpoint_every: int = 0
     save_which: str = "teacher"
     memory_size: int = 30000
+    warm_lr_scale: float = 0.3
+    warm_ramp: float = 0.05
+    keep_margin: float = 0.01
+    seconds: float | None = None
+    encoder_weights: str | None = None
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -176,6 +206,10 @@ class TrainConfig(ConfigIO):
                 hb = ")" if high_open else "]"
                 problems.append(f"{name} must be a number in {lb}{low}, {high}{hb} (got {v!r})")
 
+        from ..model.config import DECODERS  # no torch import
+
+        if self.decoder is not None:
+            choice("decoder", DECODERS)
         choice("mode", TRAIN_MODES)
         choice("preset", PRESET_NAMES)
         choice("profile", PROFILES)
@@ -206,6 +240,15 @@ class TrainConfig(ConfigIO):
         integer("val_every", 0)
         integer("checkpoint_every", 0)
         integer("memory_size", 1)
+        number("warm_lr_scale", 0.0, 1.0, low_open=True)
+        number("warm_ramp", 0.0, 0.5)
+        number("keep_margin", 0.0, 1.0)
+        if self.seconds is not None:
+            number("seconds", 1.0, 86400.0)
+        if self.encoder_weights is not None and (
+                not isinstance(self.encoder_weights, str) or not self.encoder_weights.strip()):
+            problems.append(f"encoder_weights must be a file path or None "
+                            f"(got {self.encoder_weights!r})")
         for name in ("use_contrastive", "flip", "rotate90", "class_weighting", "amp",
                      "drop_per_class"):
             if not isinstance(getattr(self, name), bool):

@@ -33,7 +33,16 @@ __all__ = [
     "load_unlabeled_folder",
     "BatchSampler",
     "make_batch",
+    "stable_key",
+    "split_validation",
+    "HELDOUT_FRACTION",
+    "MIN_HELDOUT_POOL",
 ]
+
+#: Share of the labelled images held out to calibrate the threshold and validate.
+HELDOUT_FRACTION = 0.2
+#: Nothing is held out from fewer labelled images than this.
+MIN_HELDOUT_POOL = 5
 
 logger = logging.getLogger(__name__)
 
@@ -268,3 +277,34 @@ def make_batch(items: Sequence[TrainingImage], indices: Sequence[int], rng: np.r
         imgs[k, 0] = img
         tgts[k] = tgt
     return imgs, tgts
+
+
+def stable_key(seed: int, name: str) -> str:
+    """A pseudo-random sort key of ``name`` that depends only on the name and the seed."""
+    import hashlib
+
+    return hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()
+
+
+def split_validation(items: Sequence[TrainingImage], fraction: float = HELDOUT_FRACTION, *,
+                     seed: int = 0, min_pool: int = MIN_HELDOUT_POOL,
+                     ) -> tuple[list[TrainingImage], list[TrainingImage]]:
+    """Hold out ``floor(n * fraction)`` labelled images (none when ``n < min_pool``).
+
+    The held-out images are the first in a fixed pseudo-random order of their names
+    (:func:`stable_key`), so the split does not depend on the order of the files and
+    the same images stay held out when more are added.
+
+    Returns
+    -------
+    (list, list)
+        Training images and held-out images, each in the input order.
+    """
+    if not 0.0 <= float(fraction) < 1.0:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+    items = list(items)
+    if len(items) < max(2, min_pool):
+        return items, []
+    k = int(len(items) * float(fraction))
+    held = {t.name for t in sorted(items, key=lambda t: stable_key(seed, t.name))[:k]}
+    return [t for t in items if t.name not in held], [t for t in items if t.name in held]

@@ -88,12 +88,18 @@ class EMATeacher:
         Upper bound of the decay (0.99).
     warmup : int
         Steps of supervised warm-up; the EMA ramp ``t`` starts after them.
+    resume : bool
+        The student holds a trained teacher's weights (a warm start): the teacher keeps
+        them and averages at ``max_decay`` from the first step, with no warm-up and no
+        ramp, so a short round cannot overwrite what was learned.
     """
 
-    def __init__(self, student: nn.Module, *, max_decay: float = 0.99, warmup: int = 0) -> None:
+    def __init__(self, student: nn.Module, *, max_decay: float = 0.99, warmup: int = 0,
+                 resume: bool = False) -> None:
         ema_decay(0, max_decay)  # validates
         self.max_decay = float(max_decay)
         self.warmup = int(warmup)
+        self.resume = bool(resume)
         self.module = copy.deepcopy(student)
         self.module.eval()
         for p in self.module.parameters():
@@ -102,6 +108,8 @@ class EMATeacher:
 
     def decay_at(self, step: int) -> float:
         """Decay used after optimisation step ``step`` (0-based)."""
+        if self.resume:
+            return self.max_decay
         return ema_decay(step - self.warmup, self.max_decay)
 
     def update(self, student: nn.Module, step: int) -> float:

@@ -1,0 +1,182 @@
+"""One optimisation step of the trainer, as separate functions.
+
+* :func:`supervised_losses` — CE + Dice (+ aux) of the student on a labelled batch;
+* :func:`semi_losses` — U2PL: one teacher forward on the unlabelled batch (pseudo
+  labels, probabilities, features), CutMix, one student forward on labelled + mixed
+  unlabelled images, then supervised + unsupervised (+ contrastive) losses;
+* :func:`apply_gradients` — a finite-loss check, backward and the SGD step;
+* :func:`set_learning_rate` — the schedule's rate on every parameter group.
+
+The EMA update is :meth:`~.ema.EMATeacher.update`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import CrackALError
+from .augment import IGNORE_INDEX, apply_cutmix, cutmix_masks
+from .data import TrainingImage, make_batch
+from .setup import TrainingRun
+
+__all__ = ["FEATURE_STRIDE", "LossTerms", "TrainingDivergedError", "LabeledBatch",
+           "draw_labeled", "supervised_losses", "semi_losses", "apply_gradients",
+           "set_learning_rate"]
+
+FEATURE_STRIDE = 4  # representation features are at 1/4 resolution
+
+
+class TrainingDivergedError(CrackALError):
+    """The loss became NaN or infinite (learning rate too high, or corrupt data)."""
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """The losses of one step (tensors with gradients; ``unsup``/``contrastive`` may be None)."""
+
+    total: torch.Tensor
+    sup: torch.Tensor
+    unsup: torch.Tensor | None = None
+    contrastive: torch.Tensor | None = None
+
+    def as_floats(self) -> dict[str, float]:
+        """The losses as plain numbers (0 for a term that was not used)."""
+        def f(t: torch.Tensor | None) -> float:
+            return float(t.detach()) if t is not None else 0.0
+
+        return {"sup": f(self.sup), "unsup": f(self.unsup), "contrastive": f(self.contrastive),
+                "total": f(self.total)}
+
+
+@dataclass(frozen=True)
+class LabeledBatch:
+    """Weakly augmented labelled crops on the run's device: images and targets."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+def _augment_kwargs(run: TrainingRun) -> dict:
+    c = run.config
+    return dict(crop_size=c.crop_size, flip=c.flip, rotate90=c.rotate90,
+                gain_jitter=c.gain_jitter, offset_jitter=c.offset_jitter)
+
+
+def _to_device(run: TrainingRun, a, dtype: torch.dtype) -> torch.Tensor:  # noqa: ANN001
+    return torch.from_numpy(a).to(device=run.device, dtype=dtype, non_blocking=True)
+
+
+def draw_labeled(run: TrainingRun, labeled: list[TrainingImage]) -> LabeledBatch:
+    """The next labelled batch (crops centred on cracks with ``crack_crop_prob``)."""
+    x, y = make_batch(labeled, run.labeled_sampler.next(), run.rng,
+                      crack_prob=run.config.crack_crop_prob, **_augment_kwargs(run))
+    return LabeledBatch(_to_device(run, x, torch.float32), _to_device(run, y, torch.int64))
+
+
+def _labeled_terms(run: TrainingRun, logits: torch.Tensor, aux_logits: torch.Tensor | None,
+                   y: torch.Tensor) -> torch.Tensor:
+    from .losses import aux_loss, inverse_frequency_weights, supervised_loss
+
+    c = run.config
+    cw = inverse_frequency_weights(y, run.model_config.num_classes) if c.class_weighting else None
+    sup = supervised_loss(logits.float(), y, class_weights=cw)
+    aux = aux_loss(None if aux_logits is None else aux_logits.float(), y, weight=c.aux_weight,
+                   class_weights=cw)
+    if aux is not None and c.aux_weight > 0:
+        sup = sup + aux
+    return sup
+
+
+def supervised_losses(run: TrainingRun, batch: LabeledBatch) -> LossTerms:
+    """Losses of a supervised step (warm-up, or ``mode="supervised"``)."""
+    with run.autocast():
+        out = run.student(batch.x, with_features=False)
+        sup = _labeled_terms(run, out.logits, out.aux_logits, batch.y)
+    return LossTerms(total=sup, sup=sup)
+
+
+def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingImage],
+                step: int) -> LossTerms:
+    """Losses of a U2PL step (see the module docstring)."""
+    from .contrastive import contrastive_loss
+    from .losses import inverse_frequency_weights, unsupervised_loss
+
+    c = run.config
+    progress = run.progress(step)
+    assert run.unlabeled_sampler is not None
+    with run.autocast():
+        x_u_np, t_u_np = make_batch(unlabeled, run.unlabeled_sampler.next(), run.rng,
+                                    crack_prob=0.0, **_augment_kwargs(run))
+        x_u = _to_device(run, x_u_np, torch.float32)
+        ign_u = _to_device(run, t_u_np == IGNORE_INDEX, torch.bool)
+        with torch.no_grad():
+            out_t = run.teacher.module(x_u, with_features=run.use_contrastive)
+            prob_u = torch.softmax(out_t.logits.float(), dim=1)
+            feat_u = out_t.features
+        box = cutmix_masks(x_u.shape[0], x_u.shape[2], x_u.shape[3], run.rng,
+                           prob=c.cutmix_prob, align=FEATURE_STRIDE)
+        box_t = None if box is None else torch.from_numpy(box).to(run.device)
+        x_u = apply_cutmix(x_u, box_t)
+        prob_u = apply_cutmix(prob_u, box_t)
+        ign_u = apply_cutmix(ign_u, box_t)
+        b_l = batch.x.shape[0]
+        out_s = run.student(torch.cat([batch.x, x_u]), with_features=run.use_contrastive)
+        logits_l, logits_u = out_s.logits[:b_l], out_s.logits[b_l:]
+        aux_l = None if out_s.aux_logits is None else out_s.aux_logits[:b_l]
+        sup = _labeled_terms(run, logits_l, aux_l, batch.y)
+        total = sup
+        unsup = contr = None
+        if c.unsup_weight > 0:
+            cw_u = None
+            if c.class_weighting:
+                pseudo = torch.where(ign_u, IGNORE_INDEX, prob_u.argmax(1))
+                cw_u = inverse_frequency_weights(pseudo, run.model_config.num_classes)
+            unsup = unsupervised_loss(logits_u.float(), prob_u, progress, ignore_mask=ign_u,
+                                      drop_start=c.drop_start, class_weights=cw_u,
+                                      drop_per_class=c.drop_per_class)
+            total = total + c.unsup_weight * unsup
+        if run.use_contrastive:
+            feat_s = out_s.features
+            assert feat_s is not None and feat_u is not None
+            feat_u = apply_cutmix(feat_u.float(), box_t)
+            # labelled part: the student's own (detached) outputs stand in for the
+            # teacher's, so that the teacher runs once, on the unlabelled batch only
+            prob_l = torch.softmax(logits_l.detach().float(), dim=1)
+            pseudo_u = torch.where(ign_u, IGNORE_INDEX, prob_u.argmax(1))
+            labels = torch.cat([batch.y, pseudo_u])
+            t_prob = torch.cat([prob_l, prob_u])
+            t_feat = torch.cat([feat_s[:b_l].detach().float(), feat_u])
+            is_lab = torch.arange(labels.shape[0], device=run.device) < b_l
+            contr = contrastive_loss(feat_s.float(), t_feat, labels, t_prob, None, is_lab,
+                                     progress, run.memory, run.contrastive_config,
+                                     generator=run.contrastive_generator)
+            total = total + c.contrastive_weight * contr
+    return LossTerms(total=total, sup=sup, unsup=unsup, contrastive=contr)
+
+
+def set_learning_rate(run: TrainingRun, step: int) -> float:
+    """Set the schedule's learning rate of ``step`` on every group; returns the base rate."""
+    lr = run.schedule.lr_at(step)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr * group["lr_mult"]
+    return lr
+
+
+def apply_gradients(run: TrainingRun, losses: LossTerms, step: int) -> None:
+    """Backward and SGD step.
+
+    Raises
+    ------
+    TrainingDivergedError
+        The loss is NaN or infinite.
+    """
+    run.optimizer.zero_grad(set_to_none=True)
+    if not torch.isfinite(losses.total):
+        raise TrainingDivergedError(
+            f"training diverged at step {step + 1} (loss {float(losses.total)}); lower the "
+            "learning rate")
+    run.scaler.scale(losses.total).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()

@@ -1,0 +1,58 @@
+"""A new project's images open with the training-free detector's suggestion, before any model."""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtCore import Qt
+
+from napari_crack_al.core.detector import BUILTIN_VERSION
+from napari_crack_al.core.project import ImageStatus, Project
+from napari_crack_al.core.sample_project import write_sample_images
+from napari_crack_al.widgets.session import AnnotationSession
+
+
+def _new_project(tmp_path, n=3):
+    root = tmp_path / "fresh"
+    write_sample_images(root, n=n, size=192, seed=4)
+    return root
+
+
+def test_first_image_of_a_new_project_opens_with_a_suggestion(project_widget, tmp_path, qtbot,
+                                                             monkeypatch):
+    monkeypatch.setattr(AnnotationSession, "auto_first_suggestions", True)
+    viewer, widget = project_widget
+    root = _new_project(tmp_path)
+    widget.path_edit.setText(str(root))
+    qtbot.mouseClick(widget.create_button, Qt.MouseButton.LeftButton)
+    session = widget.session
+    first = session.current_name
+    assert first is not None
+    # the detector runs in a worker thread; the mask on screen becomes its suggestion
+    qtbot.waitUntil(lambda: session.mask_source == "suggestion", timeout=60_000)
+    assert session.current_name == first
+    assert session.labels_layer.data.any()
+    assert session.labels_layer.name == "crack mask (suggestion)"
+    assert session.has_probability()  # the detector's evidence map is the overlay
+    qtbot.waitUntil(lambda: not session.first_suggestions_running, timeout=60_000)
+    with Project.open(root) as project:
+        for rec in project.records():
+            assert rec.status == ImageStatus.SUGGESTED
+            assert rec.suggestion_model_version == BUILTIN_VERSION
+    assert [widget.table.item(r, 1).text() for r in range(3)] == ["suggested"] * 3
+
+
+def test_painting_before_the_suggestion_arrives_wins(project_widget, tmp_path, qtbot, monkeypatch):
+    monkeypatch.setattr(AnnotationSession, "auto_first_suggestions", True)
+    viewer, widget = project_widget
+    root = _new_project(tmp_path, n=2)
+    Project.create(root).close()
+    session = widget.session
+    session.auto_first_suggestions = False  # open first, start the detector after painting
+    widget.open_project(root)
+    session.labels_layer.paint((20, 20), 1)
+    session.auto_first_suggestions = True
+    assert session.start_first_suggestions()
+    qtbot.waitUntil(lambda: not session.first_suggestions_running, timeout=60_000)
+    assert session.mask_source == "empty"  # the suggestion did not replace the annotator's work
+    painted = np.asarray(session.labels_layer.data)
+    assert painted[20, 20] == 1 and painted.sum() < 30
