@@ -36,7 +36,7 @@ _ASPP = {"deeplabv3plus": "decoder.aspp.pool.conv.weight",
 
 
 @pytest.mark.parametrize("decoder", DECODERS)
-@pytest.mark.parametrize("output_stride", [16, 8])
+@pytest.mark.parametrize("output_stride", [16, 8, 32])
 @pytest.mark.parametrize("encoder", ["resnet18", "resnet34", "resnet50", "resnet101"])
 def test_shapes_and_gradients(encoder, output_stride, decoder):
     torch.manual_seed(0)
@@ -53,6 +53,7 @@ def test_shapes_and_gradients(encoder, output_stride, decoder):
     assert [f.shape[1] for f in feats] == list(model.encoder.out_channels)
     assert feats[3].shape[-1] == 64 // output_stride
     assert feats[2].shape[-1] == 64 // (8 if output_stride == 8 else 16)
+    assert model.encoder.reductions == (4, 8, 8 if output_stride == 8 else 16, output_stride)
 
     loss = sum(t.square().mean() for t in (out.logits, out.features, out.aux_logits))
     loss.backward()
@@ -206,8 +207,8 @@ def test_load_weights_errors(tmp_path):
 def test_config_errors_list_valid_options():
     with pytest.raises(ConfigError, match="resnet18, resnet34, resnet50, resnet101"):
         ModelConfig(encoder="resnet19")
-    with pytest.raises(ConfigError, match="16, 8"):
-        ModelConfig(output_stride=32)
+    with pytest.raises(ConfigError, match="16, 8, 32"):
+        ModelConfig(output_stride=4)
     with pytest.raises(ConfigError, match="fast, accurate"):
         preset_config("turbo")
     with pytest.raises(ConfigError, match="fast, accurate"):
@@ -238,7 +239,7 @@ def test_decoder_resolution(decoder, stride):
     assert model.logits_stride == stride
     x = torch.randn(1, 1, 64, 48)
     with torch.no_grad():
-        head_in, rep_in = model.decoder(x, model.encoder.forward_stages(x))
+        head_in, rep_in = model.decoder(x, model.encoder(x, with_stem=True))
         raw = model.classifier(head_in)
     assert raw.shape[-2:] == (64 // stride, 48 // stride)
     assert rep_in.shape[-2:] == (16, 12)  # the representation head always reads 1/4
@@ -246,7 +247,7 @@ def test_decoder_resolution(decoder, stride):
 
 def test_stages_and_stem_channels():
     enc = ResNetEncoder(depth=18)
-    stages = enc.forward_stages(torch.randn(1, 1, 64, 64))
+    stages = enc(torch.randn(1, 1, 64, 64), with_stem=True)
     assert [s.shape[1] for s in stages] == [enc.stem_channels, *enc.out_channels]
     assert [64 // s.shape[-1] for s in stages] == [2, *enc.reductions]
 

@@ -75,13 +75,14 @@ def test_curve_csv_header_rows_and_finite_metrics(data):
     out = data["out"]
     lines = (out / "curve.csv").read_text().splitlines()
     assert lines[0] == ("round,n_labeled,strategy,mode,crack_iou,f1,precision,recall,f1_tol2,"
-                        "edit_fraction,train_seconds,score_seconds")
+                        "edit_fraction,threshold,train_seconds,score_seconds")
     rows = read_curve_csv(out / "curve.csv")
     assert len(rows) == 4  # 2 arms x 2 rounds
     assert [(r["strategy"], r["mode"], r["round"]) for r in rows] == [
         ("hybrid", "semi", 0), ("hybrid", "semi", 1), ("full", "supervised", 0),
         ("full", "supervised", 1)]
-    assert [r["n_labeled"] for r in rows] == [2, 4, 8, 8]
+    # the full arm holds 1 of its 8 images out for the threshold, as the plugin does from 5 on
+    assert [r["n_labeled"] for r in rows] == [2, 4, 7, 7]
     for r in rows:
         for col in ("crack_iou", "f1", "precision", "recall", "f1_tol2", "train_seconds",
                     "score_seconds"):
@@ -95,31 +96,33 @@ def test_curve_csv_header_rows_and_finite_metrics(data):
 def test_edit_fraction_empty_without_model_and_recomputable(data):
     out = data["out"]
     text = (out / "curve.csv").read_text().splitlines()
-    # round-0 rows (no model before the first selection) and the full arm: empty cell
-    assert text[1].split(",")[9] == "" and text[3].split(",")[9] == "" \
-        and text[4].split(",")[9] == ""
+    # the full arm selects nothing: empty cells; round 0 of an active arm has the edit fraction
+    # of the training-free detector's suggestions, the first masks of a new project
+    assert text[3].split(",")[9] == "" and text[4].split(",")[9] == ""
     rows = read_curve_csv(out / "curve.csv")
+    assert math.isfinite(rows[0]["edit_fraction"])
     edit = rows[1]["edit_fraction"]
     assert math.isfinite(edit) and edit >= 0
     # recompute from the project: suggestions of round 0's model vs the true masks
     project_root = out / "project_hybrid-semi"
     selected = [line.split(",") for line in (out / "selected.csv").read_text().splitlines()[1:]]
-    round1 = [img for arm, rnd, img in selected if arm == "hybrid-semi" and rnd == "1"]
-    assert len(round1) == 2
     truth = {p[0].stem: p[1] for p in data["train"]}
-    with Project.open(project_root) as project:
-        fix = crack = 0
-        for name in round1:
-            rec = project.record(name)
-            assert rec.status == ImageStatus.ANNOTATED
-            assert rec.suggestion_model_version == "round-001"
-            gt = read_mask(truth[name])
-            sugg = np.asarray(
-                read_mask(project.state_dir / "suggestions" / f"{name}.png"), dtype=bool) \
-                if (project.state_dir / "suggestions" / f"{name}.png").is_file() else None
-            crack += int(gt.sum())
-            fix += int(gt.sum()) if sugg is None else int(np.count_nonzero(sugg != gt))
-        assert edit == pytest.approx(fix / max(1, crack), rel=1e-5)
+    for rnd, version, expected in (("0", "builtin", rows[0]["edit_fraction"]),
+                                   ("1", "round-001", edit)):
+        chosen = [img for arm, r, img in selected if arm == "hybrid-semi" and r == rnd]
+        assert len(chosen) == 2
+        with Project.open(project_root) as project:
+            fix = crack = 0
+            for name in chosen:
+                rec = project.record(name)
+                assert rec.status == ImageStatus.ANNOTATED
+                assert rec.suggestion_model_version == version
+                gt = read_mask(truth[name])
+                path = project.state_dir / "suggestions" / f"{name}.png"
+                sugg = np.asarray(read_mask(path), dtype=bool) if path.is_file() else None
+                crack += int(gt.sum())
+                fix += int(gt.sum()) if sugg is None else int(np.count_nonzero(sugg != gt))
+        assert expected == pytest.approx(fix / max(1, crack), rel=1e-5)
 
 
 def test_selected_csv_and_projects(data):
@@ -137,7 +140,7 @@ def test_selected_csv_and_projects(data):
                            if r.status == ImageStatus.ANNOTATED)
         assert annotated == sorted(img for _, img in hybrid)
         assert [m["version"] for m in project.models()] == ["round-001", "round-002"]
-        assert not project.get_meta("heldout_auto")  # held-out switched off
+        assert not project.get_meta("heldout_auto")  # fewer than 5 annotated: none held out
         # accepted masks are the true masks
         truth = {p[0].stem: p[1] for p in data["train"]}
         for name in annotated:

@@ -347,8 +347,9 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
                 tmp.unlink()
     train_seconds = time.perf_counter() - t_train
     metrics = {k: float(v) for k, v in result.metrics.items()}
-    metrics.setdefault("threshold", float(result.threshold))
-    project.add_model(version, final, round=r, metrics=metrics)
+    # the registry holds the threshold also when nothing was held out (previous model's, or 0.5)
+    project.add_model(version, final, round=r,
+                      metrics={**metrics, "threshold": float(result.threshold)})
     project.set_meta(NORMALIZATION_META, profile)  # the display shows what the model sees
     trained = list(project.get_meta(TRAINED_META) or [])
     project.set_meta(TRAINED_META, list(dict.fromkeys(trained + [t.name for t in labeled])))

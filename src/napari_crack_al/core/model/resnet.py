@@ -110,7 +110,7 @@ class ResNetEncoder(nn.Module):
         Downsampling factor of the outputs of layer1..layer4.
     stem_channels : int
         Channels of the stem (conv1-bn1-relu) output at stride 2, the finest feature map
-        (see :meth:`forward_stages`).
+        (see :meth:`forward` with ``with_stem=True``).
     """
 
     def __init__(self, depth: int = 50, in_channels: int = 1, output_stride: int = 16,
@@ -187,30 +187,29 @@ class ResNetEncoder(nn.Module):
                 if isinstance(m, (BasicBlock, Bottleneck)):
                     nn.init.zeros_(m.last_bn.weight)
 
-    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Return the stem output (stride 2) and the outputs of layer1..layer4.
+    def forward(self, x: torch.Tensor, with_stem: bool = False) -> list[torch.Tensor]:
+        """Return the outputs of layer1..layer4 (and first the stem's, with ``with_stem``).
 
         Parameters
         ----------
         x : Tensor
             (B, in_channels, H, W).
+        with_stem : bool
+            Also return the stem output (conv1-bn1-relu, stride 2) first.
 
         Returns
         -------
         list of Tensor
-            ``[stem, c1, c2, c3, c4]`` with channels ``(stem_channels, *out_channels)``
-            and strides ``(2, *reductions)``.
+            ``[c1, c2, c3, c4]`` with channels ``out_channels`` and strides ``reductions``;
+            ``[stem, c1, c2, c3, c4]`` with ``with_stem`` (the stem has ``stem_channels``
+            at stride 2). The deepest stage is always last.
         """
         stem = self.relu(self.bn1(self.conv1(x)))
         c1 = self.layer1(self.maxpool(stem))
         c2 = self.layer2(c1)
         c3 = self.layer3(c2)
         c4 = self.layer4(c3)
-        return [stem, c1, c2, c3, c4]
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Return the outputs of layer1..layer4 for ``x`` of shape (B, in_channels, H, W)."""
-        return self.forward_stages(x)[1:]
+        return [stem, c1, c2, c3, c4] if with_stem else [c1, c2, c3, c4]
 
 
 def build_encoder(name: str, *, in_channels: int = 1, output_stride: int = 16,

@@ -117,7 +117,7 @@ class CrackSegmenter(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         size = x.shape[-2:]
-        stages = self.encoder.forward_stages(x)
+        stages = self.encoder(x, with_stem=True)  # a call, so forward hooks see it
         head_in, rep_in = self.decoder(x, stages)
         logits = self.classifier(head_in)
         if logits.shape[-2:] != size:
