@@ -281,3 +281,23 @@ def test_presets():
     assert isinstance(build_model(fast.model), CrackSegmenter)
     with pytest.raises(TypeError):
         build_model("fast")  # type: ignore[arg-type]
+
+
+def test_ridge_prior_channel():
+    """The detector's dark-ridge response as an extra input channel: fixed, inside the model."""
+    from napari_crack_al.core.model.prior import RidgePrior
+
+    prior = RidgePrior()
+    assert list(prior.parameters()) == []
+    x = torch.zeros(1, 1, 64, 64)
+    x[0, 0, :, 30:32] = -3.0  # a dark line 2 px wide
+    r = prior(x)
+    assert r.shape == (1, 1, 64, 64) and (r >= 0).all()
+    assert r[0, 0, 32, 30:32].min() > 5 * r[0, 0, 32, 10].abs().max() + 0.5
+    assert prior(-x)[0, 0, 32, 30:32].max() < 1e-3  # a bright line is not a crack
+    model = build_model(tiny(decoder="unet", ridge_prior=True)).eval()
+    assert model.encoder.conv1.weight.shape[1] == 2
+    assert model.config.in_channels == 1
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, 48, 64)).logits.shape == (2, 2, 48, 64)
+    assert not any(k.startswith("prior.") for k in model.state_dict())

@@ -93,6 +93,10 @@ class ModelConfig(ConfigIO):
         Widths of the ``deeplabv3plus_unet`` refinement at stride 2 and at full resolution.
     unet_channels : tuple of 5 int
         Widths of the ``unet`` decoder's blocks, deepest first.
+    ridge_prior : bool
+        Feed the network the training-free detector's dark-ridge response as an extra
+        input channel, computed inside the model by a fixed filter
+        (:class:`~napari_crack_al.core.model.prior.RidgePrior`).
     """
 
     encoder: str = "resnet50"
@@ -108,6 +112,7 @@ class ModelConfig(ConfigIO):
     multi_grid: tuple[int, ...] | None = None
     refine_channels: tuple[int, ...] = (32, 16)
     unet_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+    ridge_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -132,6 +137,8 @@ class ModelConfig(ConfigIO):
         _check_int("decoder_channels", self.decoder_channels, 1)
         _check_int("low_level_channels", self.low_level_channels, 1)
         _check_int("rep_dim", self.rep_dim, 1)
+        if not isinstance(self.ridge_prior, bool):
+            raise ConfigError(f"ridge_prior must be True or False, got {self.ridge_prior!r}")
         if not isinstance(self.aux_head, bool):
             raise ConfigError(f"aux_head must be True or False, got {self.aux_head!r}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not (

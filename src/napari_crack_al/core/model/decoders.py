@@ -56,11 +56,11 @@ def build_decoder(config: ModelConfig, encoder: ResNetEncoder) -> tuple[nn.Modul
                                   config.num_classes, config.dropout)
             return deeplab, head, 4
         decoder = DeepLabV3PlusUNetDecoder(deeplab, config.decoder_channels,
-                                           encoder.stem_channels, config.in_channels,
+                                           encoder.stem_channels, encoder.in_channels,
                                            config.refine_channels, config.dropout)
         return decoder, LogitsHead(decoder.out_channels, config.num_classes), 1
     if name == "unet":
         stages = (encoder.stem_channels, *encoder.out_channels)
-        decoder = UNetDecoder(stages, config.in_channels, config.unet_channels)
+        decoder = UNetDecoder(stages, encoder.in_channels, config.unet_channels)
         return decoder, LogitsHead(decoder.out_channels, config.num_classes), 1
     raise ConfigError(f"unknown decoder {name!r}; valid decoders: {', '.join(DECODERS)}")

@@ -15,6 +15,7 @@ from torch import nn
 from ..errors import CheckpointError
 from .config import ModelConfig
 from .decoders import build_decoder
+from .prior import RidgePrior
 from .deeplab import AuxHead, RepresentationHead
 from .resnet import ResNetEncoder, build_encoder
 
@@ -81,9 +82,10 @@ class CrackSegmenter(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.prior: RidgePrior | None = RidgePrior() if config.ridge_prior else None
         self.encoder: ResNetEncoder = build_encoder(
-            config.encoder, in_channels=config.in_channels, output_stride=config.output_stride,
-            multi_grid=config.multi_grid,
+            config.encoder, in_channels=config.in_channels + (1 if config.ridge_prior else 0),
+            output_stride=config.output_stride, multi_grid=config.multi_grid,
         )
         c3 = self.encoder.out_channels[2]
         self.decoder, self.classifier, self.logits_stride = build_decoder(config, self.encoder)
@@ -117,6 +119,8 @@ class CrackSegmenter(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         size = x.shape[-2:]
+        if self.prior is not None:
+            x = torch.cat([x, self.prior(x)], dim=1)
         stages = self.encoder(x, with_stem=True)  # a call, so forward hooks see it
         head_in, rep_in = self.decoder(x, stages)
         logits = self.classifier(head_in)

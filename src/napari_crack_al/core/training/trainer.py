@@ -38,10 +38,11 @@ import torch
 from ..calibration import DEFAULT_THRESHOLD
 from ..errors import ConfigError, InputError
 from ..events import CancelToken, CheckpointEvent, MessageEvent, StepEvent, ValidationEvent
+from .checkpointing import RunCheckpointer, fallback_threshold, final_metadata
 from .config import TrainConfig
 from .data import TrainingImage
 from .schedule import StepBudget, poly_lr
-from .setup import TrainingRun, WarmStart, load_warm_start, prepare_run
+from .setup import TrainingRun, load_warm_start, prepare_run
 from .steps import (
     FEATURE_STRIDE,
     TrainingDivergedError,
@@ -126,12 +127,6 @@ def _resolve_checkpoint_path(out_dir: str | Path | None, checkpoint_path: str | 
     return Path(out_dir) / DEFAULT_CHECKPOINT_NAME
 
 
-def _fallback_threshold(warm: WarmStart | None) -> tuple[float, str]:
-    if warm is not None and warm.threshold is not None:
-        return warm.threshold, "previous"
-    return DEFAULT_THRESHOLD, "default"
-
-
 @dataclass
 class _Outcome:
     """What the step loop leaves for the end of the round."""
@@ -140,44 +135,6 @@ class _Outcome:
     cancelled: bool = False
     losses: dict[str, float] = field(default_factory=dict)
     step_seconds: list[float] = field(default_factory=list)
-
-
-class _Checkpointer:
-    """Writes the run's checkpoints (atomically) with their metadata."""
-
-    def __init__(self, path: Path, run: TrainingRun, labeled: Sequence[TrainingImage],
-                 unlabeled: Sequence[TrainingImage], validation: Sequence[TrainingImage],
-                 round_index: int, extra: dict[str, Any] | None, t_start: float) -> None:
-        self.path = path
-        self.run = run
-        self.base: dict[str, Any] = {
-            "round": int(round_index),
-            "mode": run.mode,
-            "weights": run.config.save_which,
-            "device": str(run.device),
-            "labeled_images": [t.name for t in labeled],
-            "unlabeled_images": [t.name for t in unlabeled] if run.semi else [],
-            "validation_images": [t.name for t in validation],
-        }
-        if run.warm is not None:
-            self.base["init"] = str(run.warm.path)
-        self.extra = dict(extra or {})
-        self.t_start = t_start
-
-    def save(self, step: int, metadata: dict[str, Any], *,
-             state_dict: dict[str, torch.Tensor] | None = None) -> Path:
-        """Save the teacher (or student), or ``state_dict`` when given, at ``step``."""
-        from ..model import save_checkpoint
-
-        run = self.run
-        net = run.teacher.module if run.config.save_which == "teacher" else run.student
-        if state_dict is not None:
-            net = run.teacher.module
-            net.load_state_dict(state_dict, strict=True)
-        meta = {**self.base, "steps": int(step), **metadata,
-                "seconds": time.perf_counter() - self.t_start, **self.extra}
-        return save_checkpoint(self.path, net, model_config=run.model_config,
-                               train_config=run.config.to_dict(), metadata=meta)
 
 
 def _one_step(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[TrainingImage],
@@ -206,13 +163,13 @@ def _follow_budget(run: TrainingRun, budget: StepBudget, seconds: float, step: i
 
 
 def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[TrainingImage],
-               heldout: HeldOut | None, checkpointer: _Checkpointer, budget: StepBudget | None,
+               heldout: HeldOut | None, checkpointer: RunCheckpointer, budget: StepBudget | None,
                cancel: CancelToken) -> Generator[TrainEvent, None, _Outcome]:
     """Run the optimisation steps, with periodic validation and checkpoints."""
     config = run.config
     out = _Outcome()
     step = 0
-    fallback, _ = _fallback_threshold(run.warm)
+    fallback, _ = fallback_threshold(run.warm)
     t_loop = time.perf_counter()
     while step < run.schedule.total:
         if cancel.cancelled:
@@ -245,7 +202,7 @@ def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[T
 def _judge(run: TrainingRun, heldout: HeldOut | None, previous: HeldOutResult | None,
            ) -> Generator[TrainEvent, None, tuple[HeldOutResult | None, bool, dict[str, Any]]]:
     """Measure the trained teacher; reject it when a warm round made things worse."""
-    fallback, _ = _fallback_threshold(run.warm)
+    fallback, _ = fallback_threshold(run.warm)
     if heldout is None:
         return None, False, {}
     result = heldout.evaluate(run.teacher.module, fallback)
@@ -261,29 +218,6 @@ def _judge(run: TrainingRun, heldout: HeldOut | None, previous: HeldOutResult | 
             f"(more than the noise, {tolerance:.3f}): the previous model is kept")
         return previous, True, notes
     return result, False, notes
-
-
-def _final_metadata(run: TrainingRun, result: HeldOutResult | None, kept: bool,
-                    notes: dict[str, Any], out: _Outcome,
-                    budget: StepBudget | None) -> dict[str, Any]:
-    threshold, source = _fallback_threshold(run.warm)
-    if result is not None and result.threshold_source == "heldout":
-        threshold, source = result.threshold, "heldout"
-    meta: dict[str, Any] = {
-        "final": True,
-        "metrics": dict(result.metrics) if result is not None else {},
-        "last_losses": dict(out.losses),
-        "threshold": float(threshold),
-        "threshold_source": source,
-        "kept_previous": bool(kept),
-        "iterations": int(run.schedule.total),
-        "step_seconds": sorted(out.step_seconds)[len(out.step_seconds) // 2]
-        if out.step_seconds else None,
-        **notes,
-    }
-    if budget is not None:
-        meta["seconds_budget"] = budget.seconds
-    return meta
 
 
 def train(
@@ -336,8 +270,6 @@ def train(
     -------
     TrainResult
     """
-    from ..device import configure_threads, describe_device
-
     t_start = time.perf_counter()
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -346,9 +278,23 @@ def train(
     if not ckpt_path.parent.is_dir():
         raise InputError(ckpt_path.parent, "output folder does not exist")
     cancel = cancel if cancel is not None else CancelToken()
-    torch.set_num_threads(configure_threads(1) if config.threads is None else config.threads)
     labeled, unlabeled = list(labeled), list(unlabeled)
+    run, heldout, previous, budget = yield from _begin(config, labeled, unlabeled, validation,
+                                                       init)
+    checkpointer = RunCheckpointer(ckpt_path, run, labeled, unlabeled, validation, round_index,
+                                 extra_metadata, t_start)
+    out = yield from _step_loop(run, labeled, unlabeled, heldout, checkpointer, budget, cancel)
+    return (yield from _end(run, out, heldout, previous, budget, checkpointer, cancel, t_start))
 
+
+def _begin(config: TrainConfig, labeled: list[TrainingImage], unlabeled: list[TrainingImage],
+           validation: Sequence[TrainingImage], init: str | Path | None,
+           ) -> Generator[TrainEvent, None, tuple[TrainingRun, HeldOut | None,
+                                                   HeldOutResult | None, StepBudget | None]]:
+    """Threads, warm start, the run's state, the budget; the previous model on the held-out set."""
+    from ..device import configure_threads, describe_device
+
+    torch.set_num_threads(configure_threads(1) if config.threads is None else config.threads)
     warm = load_warm_start(init) if init is not None else None
     budget = None
     if config.seconds is not None:
@@ -369,13 +315,16 @@ def train(
     if warm is not None:
         yield MessageEvent(f"warm start from {init}")
         if heldout is not None:
-            previous = heldout.evaluate(run.teacher.module, _fallback_threshold(warm)[0])
+            previous = heldout.evaluate(run.teacher.module, fallback_threshold(warm)[0])
             yield MessageEvent(f"previous model: held-out F1 {previous.f1:.3f} at threshold "
                                f"{previous.threshold:.2f}")
-    checkpointer = _Checkpointer(ckpt_path, run, labeled, unlabeled, validation, round_index,
-                                 extra_metadata, t_start)
+    return run, heldout, previous, budget
 
-    out = yield from _step_loop(run, labeled, unlabeled, heldout, checkpointer, budget, cancel)
+
+def _end(run: TrainingRun, out: _Outcome, heldout: HeldOut | None,
+         previous: HeldOutResult | None, budget: StepBudget | None, checkpointer: RunCheckpointer,
+         cancel: CancelToken, t_start: float) -> Generator[TrainEvent, None, TrainResult]:
+    """Final validation and guard, the final checkpoint, the result."""
     cancelled = out.cancelled
     result = kept = None
     notes: dict[str, Any] = {}
@@ -389,12 +338,13 @@ def train(
         return TrainResult(checkpoint=None, steps=out.steps, cancelled=True, losses=out.losses,
                            metrics=metrics, seconds=time.perf_counter() - t_start,
                            mode=run.mode)
-    meta = _final_metadata(run, result, bool(kept), notes, out, budget)
+    meta = final_metadata(run, result, bool(kept), notes, out.losses, out.step_seconds, budget)
+    warm = run.warm
     path = checkpointer.save(out.steps, meta,
                              state_dict=warm.state_dict if kept and warm is not None else None)
     yield CheckpointEvent(step=out.steps, path=path,
-                          metadata={"round": round_index, "final": True, "metrics": metrics,
-                                    "threshold": meta["threshold"],
+                          metadata={"round": checkpointer.base["round"], "final": True,
+                                    "metrics": metrics, "threshold": meta["threshold"],
                                     "kept_previous": bool(kept)})
     seconds = time.perf_counter() - t_start
     logger.info("trained %d steps in %.1f s -> %s (threshold %.2f, %s)", out.steps, seconds,
