@@ -210,7 +210,8 @@ PRESETS: dict[str, Preset] = {
         name="fast",
         model=ModelConfig(
             encoder="resnet18",
-            output_stride=16,
+            decoder="unet",
+            output_stride=32,
             decoder_channels=64,
             low_level_channels=24,
             rep_dim=64,
@@ -219,13 +220,14 @@ PRESETS: dict[str, Preset] = {
         crop_size=256,
         batch_size=4,
         iterations=1000,
-        description="ResNet-18, narrow decoder: trains and predicts on a laptop CPU",
+        description="ResNet-18, U-Net decoder to full resolution: trains and predicts on a laptop CPU",
     ),
     "accurate": Preset(
         name="accurate",
         model=ModelConfig(
             encoder="resnet50",
-            output_stride=16,
+            decoder="unet",
+            output_stride=32,
             decoder_channels=256,
             low_level_channels=48,
             rep_dim=256,
@@ -234,7 +236,7 @@ PRESETS: dict[str, Preset] = {
         crop_size=512,
         batch_size=8,
         iterations=8000,
-        description="ResNet-50, DeepLabV3+ 256: for a GPU",
+        description="ResNet-50, U-Net decoder to full resolution: for a GPU",
     ),
 }
 
