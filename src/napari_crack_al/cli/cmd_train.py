@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=("fast", "accurate"), default="fast",
                    help="model size: fast (ResNet-18, CPU) or accurate (ResNet-50, GPU)")
     p.add_argument("--decoder", choices=DECODERS, default=None,
-                   help="decoder of a new model (default: the preset's, deeplabv3plus_unet)")
+                   help="decoder of a new model (default: the preset's, unet)")
     p.add_argument("--iterations", type=_positive_int, default=None,
                    help="optimisation steps (default: the preset's)")
     p.add_argument("--seconds", type=_seconds, default=None,

@@ -40,7 +40,7 @@ ENCODERS: dict[str, tuple[int, int, int, int]] = {
 #: the plain ResNet (no dilation; enough for a U-Net decoder, which reads every stage).
 OUTPUT_STRIDES: tuple[int, ...] = (16, 8, 32)
 #: Decoders by name (see :mod:`napari_crack_al.core.model.decoders`).
-DECODERS: tuple[str, ...] = ("deeplabv3plus_unet", "deeplabv3plus", "unet")
+DECODERS: tuple[str, ...] = ("unet", "deeplabv3plus", "deeplabv3plus_unet")
 #: The decoder of checkpoints written before the decoder could be chosen.
 LEGACY_DECODER = "deeplabv3plus"
 
@@ -67,9 +67,10 @@ class ModelConfig(ConfigIO):
     encoder : str
         One of ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"resnet101"``.
     decoder : str
-        One of :data:`DECODERS`: ``"deeplabv3plus_unet"`` (DeepLabV3+ with a U-Net
-        refinement to full resolution), ``"deeplabv3plus"`` (U2PL's own, logits at 1/4)
-        or ``"unet"``.
+        One of :data:`DECODERS`: ``"unet"`` (a U-Net decoder on the encoder's stages, to
+        full resolution; the presets' choice, measured best per CPU second in
+        docs/model.md), ``"deeplabv3plus"`` (U2PL's own, logits at 1/4) or
+        ``"deeplabv3plus_unet"`` (DeepLabV3+ with a U-Net refinement to full resolution).
     in_channels : int
         Input channels (1 for range images).
     num_classes : int
@@ -100,7 +101,7 @@ class ModelConfig(ConfigIO):
     """
 
     encoder: str = "resnet50"
-    decoder: str = "deeplabv3plus_unet"
+    decoder: str = "unet"
     in_channels: int = 1
     num_classes: int = 2
     output_stride: int = 16

@@ -61,6 +61,6 @@ def build_decoder(config: ModelConfig, encoder: ResNetEncoder) -> tuple[nn.Modul
         return decoder, LogitsHead(decoder.out_channels, config.num_classes), 1
     if name == "unet":
         stages = (encoder.stem_channels, *encoder.out_channels)
-        decoder = UNetDecoder(stages, encoder.in_channels, config.unet_channels)
+        decoder = UNetDecoder(stages, encoder.in_channels, config.unet_channels, config.dropout)
         return decoder, LogitsHead(decoder.out_channels, config.num_classes), 1
     raise ConfigError(f"unknown decoder {name!r}; valid decoders: {', '.join(DECODERS)}")

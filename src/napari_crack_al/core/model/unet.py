@@ -97,6 +97,8 @@ class UNetDecoder(nn.Module):
         Channels of the input image (its features are the last skip).
     widths : sequence of int
         Output channels of the five blocks, deepest first (e.g. 256, 128, 64, 32, 16).
+    dropout : float
+        Dropout on the deepest features (the bottleneck), which MC-dropout scoring samples.
 
     Attributes
     ----------
@@ -108,8 +110,9 @@ class UNetDecoder(nn.Module):
     """
 
     def __init__(self, stage_channels: Sequence[int], in_channels: int,
-                 widths: Sequence[int] = (256, 128, 64, 32, 16)) -> None:
+                 widths: Sequence[int] = (256, 128, 64, 32, 16), dropout: float = 0.0) -> None:
         super().__init__()
+        self.dropout = nn.Dropout(dropout)
         stem, c1, c2, c3, c4 = (int(c) for c in stage_channels)
         w = [int(v) for v in widths]
         if len(w) != 5:
@@ -125,8 +128,8 @@ class UNetDecoder(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (full-resolution features, features at 1/4) for the encoder ``stages``."""
         stem, c1, c2, c3, c4 = stages
-        y = c4
-        quarter = c4
+        y = self.dropout(c4)
+        quarter = y
         for block, skip in zip(self.blocks, (c3, c2, c1, stem, self.input_features(x))):
             y = block(y, skip)
             if skip is c1:
