@@ -148,6 +148,8 @@ def test_retrain_and_suggest_next_end_to_end(panels, tiny_root, qtbot):
     # the crack probability overlay (toggled with Shift+O) sits between the image and the mask
     overlay = session.overlay_layer
     assert overlay is not None and overlay.name == OVERLAY_NAME and overlay.visible
+    # it saturates at the model's threshold: what is bright is in the suggestion
+    assert list(overlay.contrast_limits) == pytest.approx([0.0, result.threshold])
     names = [layer.name for layer in viewer.layers]
     assert names == [top, OVERLAY_NAME, "crack mask (suggestion)"]
     np.testing.assert_allclose(overlay.data, read_probability(project, top))

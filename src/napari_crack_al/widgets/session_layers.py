@@ -85,8 +85,20 @@ class SessionLayersMixin:
         if self.current_name is not None:
             self._update_overlay(self.current_name)
 
+    def overlay_threshold(self) -> float:
+        """The current model's threshold: the overlay saturates there (the suggestion's cut)."""
+        from ..core.calibration import DEFAULT_THRESHOLD, model_threshold
+
+        current = self.project.current_model() if self.project is not None else None
+        if current is None:
+            return DEFAULT_THRESHOLD
+        return model_threshold(current.get("metrics") or {})
+
     def _update_overlay(self, name: str) -> None:
         """Show the stored probability of ``name`` in the overlay layer (zeros when there is none).
+
+        The contrast runs from 0 to the model's threshold: what is bright is in the
+        suggestion, what glows dimly is what the model almost called a crack.
 
         The layer is made once, with the first image, and then only gets new data:
         making a layer costs the UI thread a few hundred milliseconds, which must
@@ -108,17 +120,18 @@ class SessionLayersMixin:
         data = prob if has else np.zeros(shape, dtype=np.float32)
         meta = {"crack_al_name": name, "has_probability": has}
         layer_name = OVERLAY_NAME if has else f"{OVERLAY_NAME} (none yet)"
+        limits = (0.0, max(0.01, self.overlay_threshold()))
         layers = viewer.layers
         layer = self.overlay_layer if self.overlay_layer is not None and self.overlay_layer in layers else None
         if layer is None:
             from napari.layers import Image
 
-            layer = Image(data, name=layer_name, colormap="inferno", contrast_limits=(0.0, 1.0),
+            layer = Image(data, name=layer_name, colormap="inferno", contrast_limits=limits,
                           opacity=0.5, blending="additive", visible=self.overlay_visible, metadata=meta)
             layers.insert(layers.index(self.image_layer) + 1, layer)
         else:
             layer.data = data
-            layer.contrast_limits = (0.0, 1.0)
+            layer.contrast_limits = limits
             layer.metadata = meta
             layer.name = layer_name
         self.overlay_layer = layer
