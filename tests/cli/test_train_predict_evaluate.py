@@ -81,7 +81,9 @@ def test_predict_then_evaluate(dataset, trained, tmp_path, capsys):
     prob = tifffile.imread(pred / "probabilities" / "t1.tif")
     assert prob.dtype == np.float32 and prob.shape == (72, 72)
     assert 0.0 <= prob.min() and prob.max() <= 1.0
-    assert np.array_equal(mask, prob > 0.5)
+    from napari_crack_al.core.model import load_checkpoint
+
+    assert np.array_equal(mask, prob > load_checkpoint(trained).metadata["threshold"])
     capsys.readouterr()
 
     rc = main(["evaluate", str(pred), str(dataset / "test" / "masks")])
@@ -97,6 +99,57 @@ def test_predict_then_evaluate(dataset, trained, tmp_path, capsys):
     perfect = json.loads(capsys.readouterr().out)
     assert rc == 0 and perfect["f1"] == 1.0 and perfect["crack_iou"] == 1.0
     assert "ods" not in perfect
+
+
+def test_train_calibrates_the_threshold_that_predict_uses(dataset, tmp_path, capsys):
+    from napari_crack_al.core.model import load_checkpoint
+
+    names = [f"s{i}" for i in range(6)]
+    _write_set(tmp_path / "six", names, 3)
+    model = tmp_path / "m.pt"
+    rc = main(["train", str(tmp_path / "six" / "images"), str(tmp_path / "six" / "masks"),
+               "--out", str(model), "--mode", "supervised", *TRAIN_ARGS])
+    assert rc == 0
+    out = capsys.readouterr().out
+    ck = load_checkpoint(model)
+    # one image in five is held out (floor(6 * 0.2) = 1) to calibrate the threshold
+    assert len(ck.metadata["validation_images"]) == 1 and len(ck.metadata["labeled_images"]) == 5
+    assert ck.metadata["threshold_source"] == "heldout"
+    threshold = ck.metadata["threshold"]
+    assert f"threshold {threshold:.2f} (calibrated on 1 held-out image(s))" in out
+    pred = tmp_path / "pred"
+    main(["predict", str(model), str(dataset / "test" / "images"), "--out", str(pred),
+          "--probabilities", "--device", "cpu"])
+    assert f"threshold {threshold:.2f} (the model's)" in capsys.readouterr().err
+    prob = tifffile.imread(pred / "probabilities" / "t1.tif")
+    assert np.array_equal(read_mask(pred / "t1.png"), prob > threshold)
+    # --threshold overrides the model's
+    main(["predict", str(model), str(dataset / "test" / "images"), "--out", str(pred),
+          "--threshold", "0.9", "--device", "cpu"])
+    assert np.array_equal(read_mask(pred / "t1.png"), prob > 0.9)
+    # --val-fraction 0 trains on every image; the threshold is then 0.5
+    rc = main(["train", str(tmp_path / "six" / "images"), str(tmp_path / "six" / "masks"),
+               "--out", str(model), "--mode", "supervised", "--val-fraction", "0", *TRAIN_ARGS])
+    ck = load_checkpoint(model)
+    assert rc == 0 and ck.metadata["threshold"] == 0.5 and ck.metadata["validation_images"] == []
+    assert ck.metadata["threshold_source"] == "default"
+
+
+def test_predict_builtin_needs_no_model(dataset, tmp_path, capsys):
+    pred = tmp_path / "builtin"
+    rc = main(["predict", "builtin", str(dataset / "test" / "images"), "--out", str(pred),
+               "--probabilities"])
+    assert rc == 0
+    assert sorted(p.name for p in pred.glob("*.png")) == ["t1.png", "t2.png"]
+    assert "without a model" in capsys.readouterr().err
+    evidence = tifffile.imread(pred / "probabilities" / "t1.tif")
+    assert evidence.shape == (72, 72) and 0.0 <= evidence.min() <= evidence.max() <= 1.0
+    rc = main(["evaluate", str(pred), str(dataset / "test" / "masks")])
+    metrics = json.loads(capsys.readouterr().out)
+    assert rc == 0 and metrics["n_images"] == 2 and metrics["f1_tol2"] > 0.3
+    rc = main(["predict", "builtin", str(dataset / "test" / "images"), "--out", str(pred),
+               "--threshold", "0.3"])
+    assert rc == 2 and "--threshold applies to a model" in capsys.readouterr().err
 
 
 def test_predict_rgb_photo(dataset, trained, tmp_path, capsys):

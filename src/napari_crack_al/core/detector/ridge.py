@@ -33,6 +33,7 @@ from scipy import ndimage
 
 from ..config_io import ConfigIO
 from ..errors import ConfigError
+from ..normalize import robust_stats
 
 __all__ = ["DetectorConfig", "Detection", "ridge_response", "detection_from_response",
            "detect_cracks"]
@@ -115,28 +116,15 @@ class Detection:
     score: np.ndarray
 
 
-def _robust(values: np.ndarray) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return 0.0, 1.0
-    if values.size > 2_000_000:
-        values = values[:: values.size // 2_000_000 + 1]
-    med = float(np.median(values))
-    mad = 1.4826 * float(np.median(np.abs(values - med)))
-    if not mad > 0:
-        mad = float(np.std(values)) or 1.0
-    return med, mad
-
-
 def _flatten(image: np.ndarray, valid: np.ndarray, background_sigma: float) -> np.ndarray:
     """Robust unit-scale image with its slowly varying background removed (invalid: 0)."""
-    med, scale = _robust(image[valid])
+    med, scale = robust_stats(image, valid)
     z = np.where(valid, (image - med) / scale, 0.0).astype(np.float32)
     np.clip(z, -10.0, 10.0, out=z)
     w = ndimage.gaussian_filter(valid.astype(np.float32), background_sigma)
     bg = ndimage.gaussian_filter(z, background_sigma) / np.maximum(w, 1e-3)
     flat = np.where(valid, z - bg, 0.0).astype(np.float32)
-    _, spread = _robust(flat[valid])
+    _, spread = robust_stats(flat, valid)
     return flat / np.float32(spread)
 
 
@@ -168,7 +156,7 @@ def ridge_response(image: np.ndarray, valid: np.ndarray | None = None,
     flat = _flatten(img, ok, cfg.background_sigma)
     resp = sato(flat, sigmas=cfg.sigmas, black_ridges=True, mode="reflect").astype(np.float32)
     resp[~ok] = 0.0
-    med, spread = _robust(resp[ok])
+    med, spread = robust_stats(resp, ok)
     return np.where(ok, (resp - med) / np.float32(spread), 0.0).astype(np.float32), flat
 
 
