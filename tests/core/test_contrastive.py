@@ -9,6 +9,7 @@ import torch
 
 from napari_crack_al.core.errors import ConfigError
 from napari_crack_al.core.training.contrastive import (
+    contrastive_sets,
     ContrastiveConfig,
     ContrastiveMemory,
     contrastive_loss,
@@ -49,7 +50,8 @@ def test_config_validation_and_roundtrip():
     cfg = ContrastiveConfig()
     assert (cfg.low_rank, cfg.high_rank, cfg.temperature, cfg.memory_size) == (1, 2, 0.5, 30000)
     assert ContrastiveConfig.from_dict(cfg.to_dict()) == cfg
-    assert cfg.labelled_rank == 2 and cfg.alpha(0.25) == pytest.approx(15.0)
+    assert cfg.labelled_rank == 1 and cfg.alpha(0.25) == pytest.approx(15.0)  # hard negatives
+    assert ContrastiveConfig(labelled_negative_rank=None).labelled_rank == 2
     for bad in (
         {"low_rank": 0},
         {"low_rank": 2, "high_rank": 2},
@@ -156,15 +158,16 @@ def test_missing_class_uses_the_right_memory_bank():
 
     mem = ContrastiveMemory(2, 100)
     lab = torch.tensor([True])
+    every = ContrastiveConfig(labelled_negative_rank=None)  # every labelled pixel of the other class
     f, y, p = batch(0)
     student = f.clone().requires_grad_(True)
-    loss0 = contrastive_loss(student, f, y, p, None, lab, 0.0, mem)
+    loss0 = contrastive_loss(student, f, y, p, None, lab, 0.0, mem, every)
     # background anchors exist but no crack was ever seen: no negatives for class 0 yet
     assert loss0.item() == 0.0 and loss0.requires_grad
     loss0.backward()
     assert mem.size(0) == 0 and mem.size(1) == 16  # background pixels are negatives of "crack"
     f, y, p = batch(1)
-    loss1 = contrastive_loss(f.clone(), f, y, p, None, lab, 0.0, mem)
+    loss1 = contrastive_loss(f.clone(), f, y, p, None, lab, 0.0, mem, every)
     # crack anchors == prototype (cos 1); negatives from bank 1 are background (cos 0)
     expected = math.log(1 + 50 * math.exp(-1 / 0.5))
     assert loss1.item() == pytest.approx(expected, rel=1e-5)
@@ -216,14 +219,48 @@ def test_downsample_targets_and_full_resolution_inputs():
     with pytest.raises(ConfigError):
         downsample_targets(labels, prob, (2, 2), label_mode="bilinear")
 
-    # contrastive_loss reduces full-resolution targets itself, as the helper does
-    student, teacher, small_labels, _, is_labelled = _batch(h=4, w=4)
+    # contrastive_loss reduces full-resolution targets itself, as the helper does (max labels,
+    # anchors by the cell's largest probability)
     g = torch.Generator().manual_seed(9)
     full_prob = torch.softmax(torch.randn(2, 2, 16, 16, generator=g), 1)
     full_labels = full_prob.argmax(1)
-    ds = downsample_targets(full_labels, full_prob, (4, 4))
-    a = contrastive_loss(student, teacher, full_labels, full_prob, None, is_labelled, 0.0,
-                         ContrastiveMemory(2, 100), generator=torch.Generator().manual_seed(0))
-    b = contrastive_loss(student, teacher, ds.labels, ds.prob, ds.entropy, is_labelled, 0.0,
-                         ContrastiveMemory(2, 100), generator=torch.Generator().manual_seed(0))
-    assert a.item() == pytest.approx(b.item())
+    ds = downsample_targets(full_labels, full_prob, (4, 4), label_mode="max")
+    sets = contrastive_sets(full_labels, full_prob, None, torch.tensor([True, False]), 0.0, (4, 4))
+    assert torch.equal(sets.labels, ds.labels)
+    for c in (0, 1):
+        expected = sets.reliable & (ds.labels == c) & (ds.prob_max[:, c] > 0.3)
+        assert torch.equal(sets.anchors[c], expected)
+
+
+@pytest.mark.parametrize("width", [1, 2])
+@pytest.mark.parametrize("offset", [0, 1, 2, 3])
+def test_anchors_for_a_confident_thin_crack_at_every_alignment(width, offset):
+    """A confident 1-px or 2-px crack gives crack anchors wherever it falls in the 4x4 cells."""
+    labels = torch.zeros(1, 32, 32, dtype=torch.long)
+    labels[0, :, 8 + offset:8 + offset + width] = 1
+    prob = torch.zeros(1, 2, 32, 32)
+    prob[:, 1] = torch.where(labels == 1, 0.95, 0.02)
+    prob[:, 0] = 1 - prob[:, 1]
+    sets = contrastive_sets(labels, prob, None, torch.tensor([True]), 0.0, (8, 8))
+    cells = (offset + width - 1) // 4 - offset // 4 + 1  # cell columns the crack touches
+    assert int(sets.anchors[1].sum()) == 8 * cells  # every cell along the crack is an anchor
+    assert bool(sets.anchors[0].any())
+    # the top-left sample of each cell (the old reduction) finds it only at offset 0
+    old = contrastive_sets(labels, prob, None, torch.tensor([True]), 0.0, (8, 8),
+                           ContrastiveConfig(label_mode="nearest"))
+    assert bool(old.anchors[1].any()) == (offset == 0 or (width == 2 and offset == 3))
+
+
+def test_labelled_negatives_are_the_hard_ones():
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, 2] = 1  # a crack row
+    prob = torch.zeros(1, 2, 8, 8)
+    prob[:, 1] = 0.05
+    prob[0, 1, 2] = 0.9
+    prob[0, 1, 6, :3] = 0.8  # the teacher calls three background pixels crack
+    prob[:, 0] = 1 - prob[:, 1]
+    sets = contrastive_sets(labels, prob, None, torch.tensor([True]), 0.0, (8, 8))
+    hard = torch.zeros(1, 8, 8, dtype=torch.bool)
+    hard[0, 6, :3] = True
+    assert torch.equal(sets.negatives[1], hard)  # not the 53 easy background pixels
+    assert not sets.negatives[0].any()  # every crack pixel is called crack: none is hard

@@ -9,17 +9,23 @@ For each class ``c`` (all indexing is by class id, never by list position):
 * **anchors**: student features of reliable pixels labelled ``c`` (ground truth
   for labelled images, pseudo label for unlabelled) whose teacher probability of
   ``c`` exceeds ``anchor_threshold``; up to ``num_anchors`` sampled without replacement.
+  At the feature resolution (1/4) a cell is labelled crack when ANY of its pixels is
+  (``label_mode="max"``) and its probability of ``c`` is the cell's MAXIMUM, so a
+  confident 1-px crack gives anchors at every alignment (the area average of a 1-px
+  crack in a 4x4 cell is 1/4 of its probability, and a top-left sample misses it
+  three times in four).
 * **positive**: the prototype of ``c``, the mean teacher feature of the reliable
   pixels labelled ``c`` in this batch (detached).
 * **negatives**: teacher features of unreliable unlabelled pixels for which ``c``
   ranks in ``[low_rank, high_rank)`` among the classes by teacher probability
-  (rank 0 = top class), plus labelled pixels whose ground truth is not ``c`` and
-  where ``c`` ranks below ``labelled_negative_rank`` (default: ``high_rank``). With
-  2 classes and the defaults ``low_rank=1, high_rank=2``: the unreliable
-  unlabelled pixels whose pseudo label is not ``c``, and *all* labelled pixels of
-  the other class. (Upstream required ``label == c`` and ``label != c`` at once,
-  so its labelled negatives were always empty; ``labelled_negative_rank=1`` gives
-  the "hard" variant: only labelled pixels the teacher wrongly assigns to ``c``.)
+  (rank 0 = top class), plus the HARD labelled pixels: ground truth not ``c`` but
+  ``c`` among the teacher's top ``labelled_negative_rank`` classes (default 1: the
+  teacher wrongly calls them ``c``), as the reference's r_l rule says. With 2 classes
+  and the defaults ``low_rank=1, high_rank=2``: the unreliable unlabelled pixels whose
+  pseudo label is not ``c``, and the labelled pixels of the other class that the
+  teacher assigns to ``c``. (Upstream required ``label == c`` and ``label != c`` at
+  once, so its labelled negatives were always empty; taking every labelled pixel of
+  the other class instead swamps the memory with easy background.)
   Negatives go into a FIFO :class:`ContrastiveMemory` per class (detached,
   L2-normalised), and ``num_negatives`` are drawn from it for every anchor
   (with replacement), after this batch's negatives are enqueued.
@@ -54,7 +60,9 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ContrastiveConfig",
     "ContrastiveMemory",
+    "ContrastiveSets",
     "DownsampledTargets",
+    "contrastive_sets",
     "contrastive_loss",
     "downsample_targets",
 ]
@@ -85,7 +93,10 @@ class ContrastiveConfig(ConfigIO):
         Reliable / unreliable share in percent at ``progress = 0``, in (0, 50].
     labelled_negative_rank : int or None
         Labelled pixels of another class are negatives for ``c`` when ``c`` ranks
-        below this value; ``None`` means ``high_rank``.
+        below this value (1: the hard ones, which the teacher assigns to ``c``);
+        ``None`` means ``high_rank`` (every labelled pixel of another class).
+    label_mode : {"max", "nearest"}
+        How labels are reduced to the feature resolution (see :func:`downsample_targets`).
     """
 
     temperature: float = 0.5
@@ -96,7 +107,8 @@ class ContrastiveConfig(ConfigIO):
     high_rank: int = 2
     anchor_threshold: float = 0.3
     alpha_start: float = 20.0
-    labelled_negative_rank: int | None = None
+    labelled_negative_rank: int | None = 1
+    label_mode: str = "max"
 
     def __post_init__(self) -> None:
         problems = []
@@ -120,6 +132,9 @@ class ContrastiveConfig(ConfigIO):
         lnr = self.labelled_negative_rank
         if lnr is not None and (not isinstance(lnr, int) or lnr < 1):
             problems.append(f"labelled_negative_rank must be None or an integer >= 1 (got {lnr!r})")
+        if self.label_mode not in LABEL_MODES:
+            problems.append(f"label_mode must be one of {', '.join(LABEL_MODES)} "
+                            f"(got {self.label_mode!r})")
         if problems:
             raise ConfigError("invalid ContrastiveConfig: " + "; ".join(problems))
 
@@ -238,8 +253,9 @@ class DownsampledTargets(NamedTuple):
     """Targets reduced to the feature resolution."""
 
     labels: torch.Tensor  # (B, h, w) int64
-    prob: torch.Tensor  # (B, C, h, w)
+    prob: torch.Tensor  # (B, C, h, w), area average
     entropy: torch.Tensor  # (B, h, w)
+    prob_max: torch.Tensor  # (B, C, h, w), the largest probability of each class in the cell
 
 
 def downsample_targets(
@@ -287,14 +303,70 @@ def downsample_targets(
             small = F.adaptive_max_pool2d(lab, size)
             small = torch.where(small < 0, torch.full_like(small, float(IGNORE_INDEX)), small)
         prob_s = F.interpolate(prob.float(), size=size, mode="area")
+        prob_m = F.adaptive_max_pool2d(prob.float(), size)
         ent_s = F.interpolate(entropy.detach().unsqueeze(1).float(), size=size, mode="area")
-    return DownsampledTargets(small.squeeze(1).long(), prob_s, ent_s.squeeze(1))
+    return DownsampledTargets(small.squeeze(1).long(), prob_s, ent_s.squeeze(1), prob_m)
 
 
 def _class_ranks(prob: torch.Tensor) -> torch.Tensor:
     """``(B, C, h, w)`` rank of every class per pixel (0 = most probable; ties by class id)."""
     order = torch.sort(prob, dim=1, descending=True, stable=True).indices
     return torch.argsort(order, dim=1)
+
+
+class ContrastiveSets(NamedTuple):
+    """Which feature cells play which part, for one batch (all ``(B, h, w)`` bool, per class)."""
+
+    labels: torch.Tensor  # (B, h, w) int64 at the feature resolution
+    reliable: torch.Tensor  # (B, h, w): labelled cells and the reliable unlabelled cells
+    anchors: dict[int, torch.Tensor]  # class -> reliable cells labelled c, confident enough
+    negatives: dict[int, torch.Tensor]  # class -> unreliable and hard labelled cells for c
+
+
+def contrastive_sets(labels: torch.Tensor, teacher_prob: torch.Tensor,
+                     entropy: torch.Tensor | None, is_labelled: torch.Tensor, progress: float,
+                     size: tuple[int, int], config: ContrastiveConfig | None = None,
+                     ) -> ContrastiveSets:
+    """Anchors, reliable cells and negatives of every class (see the module docstring).
+
+    Parameters
+    ----------
+    labels, teacher_prob, entropy, is_labelled, progress
+        As :func:`contrastive_loss`.
+    size : (int, int)
+        The feature resolution ``(h, w)``; labels at another size are reduced with
+        :func:`downsample_targets` (``config.label_mode``), and the anchor test uses
+        each cell's largest probability.
+    config : ContrastiveConfig, optional
+    """
+    cfg = config if config is not None else ContrastiveConfig()
+    num_classes = teacher_prob.shape[1]
+    bsz, (h, w) = labels.shape[0], size
+    with torch.no_grad():
+        if labels.shape[1:] != (h, w):
+            small = downsample_targets(labels, teacher_prob, (h, w), entropy=entropy,
+                                       label_mode=cfg.label_mode)
+            labels, prob, ent, prob_max = small.labels, small.prob, small.entropy, small.prob_max
+        else:
+            prob = teacher_prob.detach().float()
+            ent = entropy_map(prob) if entropy is None else entropy.detach().float()
+            prob_max = prob
+        alpha = cfg.alpha(progress)
+        valid = (labels != IGNORE_INDEX) & (labels >= 0) & (labels < num_classes)
+        lab_px = is_labelled.to(labels.device).bool().view(bsz, 1, 1).expand(bsz, h, w)
+        unl_valid = valid & ~lab_px
+        reliable = (valid & lab_px) | select_by_rank(ent, alpha, candidates=unl_valid,
+                                                     largest=False)
+        unreliable = select_by_rank(ent, alpha, candidates=unl_valid, largest=True)
+        ranks = _class_ranks(prob)
+        anchors, negatives = {}, {}
+        for c in range(num_classes):
+            is_c = labels == c
+            anchors[c] = reliable & is_c & (prob_max[:, c] > cfg.anchor_threshold)
+            rank_c = ranks[:, c]
+            negatives[c] = ((unreliable & (rank_c >= cfg.low_rank) & (rank_c < cfg.high_rank))
+                            | (valid & lab_px & ~is_c & (rank_c < cfg.labelled_rank)))
+    return ContrastiveSets(labels, reliable, anchors, negatives)
 
 
 def contrastive_loss(
@@ -320,8 +392,8 @@ def contrastive_loss(
     labels : Tensor
         ``(B, H, W)`` int64: ground truth for labelled images, pseudo labels for
         unlabelled ones, 255 = ignore. At another size than the features it is
-        reduced with :func:`downsample_targets` (nearest), as are ``teacher_prob``
-        and ``entropy``.
+        reduced with :func:`downsample_targets` (``config.label_mode``), as are
+        ``teacher_prob`` and ``entropy``.
     teacher_prob : Tensor
         ``(B, C, H, W)`` teacher probabilities for every image (the teacher is run on
         labelled images too).
@@ -366,41 +438,21 @@ def contrastive_loss(
             f"low_rank={cfg.low_rank} leaves no negative rank window for {num_classes} classes; "
             f"use 1 <= low_rank < {num_classes}"
         )
-    alpha = cfg.alpha(progress)
-
-    if labels.shape[1:] != (h, w):
-        labels, teacher_prob, entropy = downsample_targets(
-            labels, teacher_prob, (h, w), entropy=entropy
-        )
     device = student_features.device
+    sets = contrastive_sets(labels.to(device), teacher_prob.to(device),
+                            None if entropy is None else entropy.to(device),
+                            is_labelled.to(device), progress, (h, w), cfg)
     with torch.no_grad():
-        prob = teacher_prob.detach().to(device).float()
-        ent = entropy_map(prob) if entropy is None else entropy.detach().to(device).float()
-        labels = labels.to(device)
-        valid = (labels != IGNORE_INDEX) & (labels >= 0) & (labels < num_classes)
-        lab_px = is_labelled.to(device).bool().view(bsz, 1, 1).expand(bsz, h, w)
-        unl_valid = valid & ~lab_px
-        reliable_u = select_by_rank(ent, alpha, candidates=unl_valid, largest=False)
-        reliable = (valid & lab_px) | reliable_u
-        unreliable = select_by_rank(ent, alpha, candidates=unl_valid, largest=True)
-        ranks = _class_ranks(prob)
         teacher = F.normalize(teacher_features.detach().float(), dim=1)
         teacher = teacher.permute(0, 2, 3, 1).reshape(-1, dim)
-
     student = F.normalize(student_features.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, dim)
     gen_device = generator.device if generator is not None else torch.device("cpu")
     terms: dict[int, torch.Tensor] = {}
     for c in range(num_classes):
         with torch.no_grad():
-            is_c = labels == c
-            rel_c = (reliable & is_c).reshape(-1)
-            anchor_idx = torch.nonzero(
-                rel_c & (prob[:, c] > cfg.anchor_threshold).reshape(-1), as_tuple=False
-            ).squeeze(1)
-            rank_c = ranks[:, c]
-            neg_u = unreliable & (rank_c >= cfg.low_rank) & (rank_c < cfg.high_rank)
-            neg_l = valid & lab_px & ~is_c & (rank_c < cfg.labelled_rank)
-            negatives = (neg_u | neg_l).reshape(-1)
+            rel_c = (sets.reliable & (sets.labels == c)).reshape(-1)
+            anchor_idx = torch.nonzero(sets.anchors[c].reshape(-1), as_tuple=False).squeeze(1)
+            negatives = sets.negatives[c].reshape(-1)
             if bool(negatives.any()):
                 memory.push(c, teacher[negatives])
             if anchor_idx.numel() == 0 or memory.size(c) == 0:
@@ -421,5 +473,6 @@ def contrastive_loss(
     if not terms:
         logger.debug("contrastive loss: no class with anchors and negatives")
         return student_features.sum() * 0.0
-    logger.debug("contrastive loss over classes %s (alpha %.2f %%)", sorted(terms), alpha)
+    logger.debug("contrastive loss over classes %s (alpha %.2f %%)", sorted(terms),
+                 cfg.alpha(progress))
     return torch.stack(list(terms.values())).mean()
