@@ -114,9 +114,13 @@ def test_events_types_counts_and_checkpoint(data, tmp_path):
 
 
 def test_semi_losses_switch_on_after_warmup(data, tmp_path):
-    events, _ = _run(train(data["labeled"], data["unlabeled"], _cfg(iterations=5, cutmix_prob=1.0),
+    # a bar of 0: the gate opens at the end of the warm-up; no ramp of the unsupervised weight
+    cfg = _cfg(iterations=5, cutmix_prob=1.0, semi_entry_f1=0.0, unsup_ramp=0.0)
+    events, _ = _run(train(data["labeled"], data["unlabeled"], cfg,
                            checkpoint_path=tmp_path / "m.pt"))
     steps = _steps(events)
+    assert any(isinstance(e, MessageEvent) and "semi-supervised phase from step 3" in e.text
+               for e in events)
     for s in steps[:2]:  # warm-up: supervised only
         assert s.losses["unsup"] == 0.0 and s.losses["contrastive"] == 0.0
         assert s.losses["total"] == pytest.approx(s.losses["sup"])
@@ -124,6 +128,31 @@ def test_semi_losses_switch_on_after_warmup(data, tmp_path):
         assert s.losses["unsup"] > 0.0 and s.losses["contrastive"] > 0.0
         expected = s.losses["sup"] + s.losses["unsup"] + 0.1 * s.losses["contrastive"]
         assert s.losses["total"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_no_pseudo_labels_from_a_teacher_not_worth_copying(data, tmp_path):
+    """A bar the 4-step teacher cannot reach: the round stays supervised and says so."""
+    cfg = _cfg(iterations=4, semi_entry_f1=0.99)
+    events, result = _run(train(data["labeled"], data["unlabeled"], cfg,
+                                checkpoint_path=tmp_path / "m.pt"))
+    assert all(s.losses["unsup"] == 0.0 for s in _steps(events))
+    assert any(isinstance(e, MessageEvent) and "never reached F1 0.99" in e.text for e in events)
+    from napari_crack_al.core.model import load_checkpoint
+
+    assert load_checkpoint(result.checkpoint).metadata["semi_start"] is None
+
+
+def test_the_unsupervised_weight_ramps_up():
+    from napari_crack_al.core.training.setup import prepare_run
+
+    lab = [_item(i, SMALL) for i in range(2)]
+    unl = [_item(i, SMALL, labeled=False) for i in range(2, 4)]
+    run = prepare_run(_cfg(iterations=100, unsup_ramp=0.2), lab, unl, None, 100)
+    assert not run.semi_open and run.unsup_weight(50) == 0.0
+    run.open_semi(20, 0.3)
+    assert run.pseudo_threshold == 0.3 and run.teacher.decay_at(20) == 0.0
+    weights = [run.unsup_weight(s) for s in (20, 27, 35, 36, 99)]
+    assert weights == pytest.approx([1 / 16, 0.5, 1.0, 1.0, 1.0])
 
 
 def test_supervised_mode_and_semi_without_unlabeled(data, tmp_path):

@@ -84,6 +84,8 @@ def final_metadata(run: TrainingRun, result: HeldOutResult | None, kept: bool,
         "threshold_source": source,
         "kept_previous": bool(kept),
         "iterations": int(run.schedule.total),
+        "semi_start": int(run.semi_start) if run.semi_open else None,
+        "pseudo_threshold": float(run.pseudo_threshold) if run.semi_open else None,
         "step_seconds": sorted(step_seconds)[len(step_seconds) // 2] if step_seconds else None,
         **notes,
     }

@@ -71,6 +71,16 @@ class TrainConfig(ConfigIO):
         Upper bound of the EMA decay ``d = min(1 - 1 / (t + 1), ema_max_decay)``.
     unsup_weight : float
         Weight of the unsupervised (pseudo-label) loss; 0 switches it off.
+    unsup_ramp : float
+        Share of the semi phase over which that weight ramps up linearly from 0.
+    semi_entry_f1 : float
+        Pseudo labels only from a teacher worth copying: a semi run from scratch stays
+        supervised until the teacher's held-out F1 (without held-out images: its F1 on
+        the labelled crops it trains on) reaches this; checked from the end of the
+        warm-up on. A warm start is trusted at once.
+    calibrated_pseudo_labels : bool
+        Cut the teacher's crack probability at the model's calibrated threshold (the
+        warm start's, or the one calibrated when the gate opened) instead of 0.5.
     use_contrastive : bool
         Whether the U2PL contrastive loss is used (semi mode only).
     contrastive_weight : float
@@ -82,9 +92,9 @@ class TrainConfig(ConfigIO):
         the semi phase (20, decays linearly to 0).
     drop_per_class : bool
         Apply that drop within each pseudo class (background, crack) rather than over
-        the whole batch (U2PL's batch-wide ranking, the default). The batch-wide ranking
-        drops every crack pseudo label early on (cracks are the uncertain class); the
-        class-wise one keeps them, but measured worse in the ablation of docs/model.md.
+        the whole batch (U2PL's batch-wide ranking). The batch-wide ranking drops every
+        crack pseudo label early on (cracks are the uncertain class); the class-wise
+        one (the default) keeps the most confident of them.
     cutmix_prob : float
         Probability per unlabelled batch of applying CutMix.
     crack_crop_prob : float
@@ -154,11 +164,14 @@ class TrainConfig(ConfigIO):
     warmup_iterations: int | None = None
     ema_max_decay: float = 0.99
     unsup_weight: float = 1.0
+    unsup_ramp: float = 0.2
+    semi_entry_f1: float = 0.5
+    calibrated_pseudo_labels: bool = True
     use_contrastive: bool = True
     contrastive_weight: float = 0.1
     aux_weight: float = 0.4
     drop_start: float = 20.0
-    drop_per_class: bool = False
+    drop_per_class: bool = True
     cutmix_prob: float = 0.5
     crack_crop_prob: float = 0.5
     flip: bool = True
@@ -228,6 +241,8 @@ class TrainConfig(ConfigIO):
         integer("warmup_iterations", 0, none_ok=True)
         number("ema_max_decay", 0.0, 1.0, high_open=True)
         number("unsup_weight", 0.0)
+        number("unsup_ramp", 0.0, 1.0)
+        number("semi_entry_f1", 0.0, 1.0)
         number("contrastive_weight", 0.0)
         number("aux_weight", 0.0)
         number("drop_start", 0.0, 100.0)
@@ -250,7 +265,7 @@ class TrainConfig(ConfigIO):
             problems.append(f"encoder_weights must be a file path or None "
                             f"(got {self.encoder_weights!r})")
         for name in ("use_contrastive", "flip", "rotate90", "class_weighting", "amp",
-                     "drop_per_class"):
+                     "drop_per_class", "calibrated_pseudo_labels"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
         if problems:

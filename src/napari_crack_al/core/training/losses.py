@@ -33,6 +33,7 @@ from .pseudo_labels import (
     check_progress,
     drop_percent_schedule,
     entropy_map,
+    hard_pseudo_labels,
     pseudo_label_mask,
     select_by_rank,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "dice_loss",
     "drop_percent_schedule",
     "entropy_map",
+    "hard_pseudo_labels",
     "inverse_frequency_weights",
     "pseudo_label_mask",
     "select_by_rank",
@@ -316,10 +318,12 @@ def unsupervised_loss(
     rescale: bool = True,
     smooth: float = 1.0,
     drop_per_class: bool = False,
+    crack_threshold: float = 0.5,
 ) -> torch.Tensor:
     """CE + Dice of the student on the teacher's pseudo labels, uncertain pixels dropped.
 
-    Pseudo labels are ``argmax(teacher_prob)``; the ``drop_percent_schedule(progress,
+    Pseudo labels are :func:`hard_pseudo_labels` (crack where the teacher's crack
+    probability exceeds ``crack_threshold``; the argmax at 0.5); the ``drop_percent_schedule(progress,
     drop_start)`` % highest-entropy non-ignored pixels are dropped (20 % at the
     start, none at ``progress = 1``), as are ``ignore_mask`` pixels.
 
@@ -358,6 +362,8 @@ def unsupervised_loss(
     drop_per_class : bool
         Drop the most uncertain pixels within each pseudo class (see
         :func:`pseudo_label_mask`) instead of over the whole batch.
+    crack_threshold : float
+        The teacher's decision threshold for the crack class.
 
     Returns
     -------
@@ -371,12 +377,13 @@ def unsupervised_loss(
             f"{tuple(student_logits.shape)}"
         )
     drop = drop_percent_schedule(progress, drop_start)
-    keep = pseudo_label_mask(teacher_prob, drop, ignore_mask, per_class=drop_per_class)
+    keep = pseudo_label_mask(teacher_prob, drop, ignore_mask, per_class=drop_per_class,
+                             crack_threshold=crack_threshold)
     n_kept = int(keep.sum())
     if n_kept == 0:
         return _zero_like_graph(student_logits)
     n_valid = keep.numel() if ignore_mask is None else int((~ignore_mask.bool()).sum())
-    pseudo = teacher_prob.argmax(dim=1)
+    pseudo = hard_pseudo_labels(teacher_prob, crack_threshold)
     target = torch.where(keep, pseudo, torch.full_like(pseudo, IGNORE_INDEX))
     ce = cross_entropy_loss(student_logits, target, class_weights=class_weights)
     if rescale:

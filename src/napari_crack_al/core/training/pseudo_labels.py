@@ -19,6 +19,7 @@ __all__ = [
     "check_progress",
     "drop_percent_schedule",
     "entropy_map",
+    "hard_pseudo_labels",
     "pseudo_label_mask",
     "select_by_rank",
 ]
@@ -105,6 +106,19 @@ def select_by_rank(
     return out.reshape(values.shape)
 
 
+def hard_pseudo_labels(prob: torch.Tensor, crack_threshold: float = 0.5) -> torch.Tensor:
+    """The teacher's hard labels: crack where ``p(crack) > crack_threshold`` (2 classes).
+
+    A calibrated threshold (the model's, chosen on held-out images) makes the pseudo
+    labels follow the same decision as the suggestions; at 0.5 this is the argmax. With
+    more than 2 classes it is always the argmax.
+    """
+    prob = _as_class_prob(prob)
+    if prob.shape[1] != 2:
+        return prob.argmax(dim=1)
+    return (prob[:, 1] > float(crack_threshold)).long()
+
+
 # --------------------------------------------------------------------------- schedule and mask
 def drop_percent_schedule(progress: float, start: float = 20.0) -> float:
     """Percent of the most uncertain pixels dropped: ``start * (1 - progress)``.
@@ -122,6 +136,7 @@ def pseudo_label_mask(
     ignore_mask: torch.Tensor | None = None,
     *,
     per_class: bool = False,
+    crack_threshold: float = 0.5,
 ) -> torch.Tensor:
     """Pixels whose pseudo label is kept: all but the ``drop_percent`` % most uncertain.
 
@@ -147,6 +162,8 @@ def pseudo_label_mask(
         invalid pixels); such pixels are never kept and do not count in ``n_valid``.
     per_class : bool
         Rank and drop within each pseudo class instead of over the whole batch.
+    crack_threshold : float
+        Pseudo class of a pixel (see :func:`hard_pseudo_labels`).
 
     Returns
     -------
@@ -165,7 +182,7 @@ def pseudo_label_mask(
         if not per_class:
             dropped = select_by_rank(ent, drop_percent, candidates=valid, largest=True)
             return valid & ~dropped
-        pseudo = _as_class_prob(teacher_prob.detach()).argmax(dim=1)
+        pseudo = hard_pseudo_labels(teacher_prob.detach(), crack_threshold)
         keep = torch.zeros_like(valid)
         for c in torch.unique(pseudo[valid]).tolist():
             members = valid & (pseudo == c)

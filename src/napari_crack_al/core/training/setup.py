@@ -90,8 +90,15 @@ class TrainingRun:
         Returns the autocast context of a step (mixed precision on CUDA only).
     schedule : LRSchedule
     semi_start : int
-        First step of the semi-supervised phase (after the supervised warm-up; 0 for a
-        warm start; the run's length for a supervised run).
+        First step of the semi-supervised phase: 0 for a warm start; for a semi run from
+        scratch the run's length until the teacher is worth copying (:mod:`.gate` opens
+        it with :meth:`open_semi`); the run's length for a supervised run.
+    warmup_steps : int
+        Supervised steps before the gate of a semi run from scratch is first checked.
+    pseudo_threshold : float
+        Crack probability above which the teacher's pseudo label is crack: the warm
+        start's calibrated threshold, or the one the gate calibrated on the held-out
+        images, else 0.5.
     labeled_sampler, unlabeled_sampler : BatchSampler
     rng : numpy.random.Generator
     contrastive_generator : torch.Generator
@@ -111,6 +118,8 @@ class TrainingRun:
     autocast: Callable[[], AbstractContextManager]
     schedule: LRSchedule
     semi_start: int
+    warmup_steps: int
+    pseudo_threshold: float
     labeled_sampler: BatchSampler
     unlabeled_sampler: BatchSampler | None
     rng: np.random.Generator
@@ -133,6 +142,18 @@ class TrainingRun:
         """Whether step ``step`` uses the semi-supervised losses."""
         return self.semi and step >= self.semi_start
 
+    @property
+    def semi_open(self) -> bool:
+        """Whether the semi-supervised phase has started (or is scheduled to)."""
+        return self.semi and self.semi_start < self.schedule.total
+
+    def open_semi(self, step: int, pseudo_threshold: float | None = None) -> None:
+        """Start the semi-supervised phase at ``step`` (the EMA ramp starts there too)."""
+        self.semi_start = int(step)
+        self.teacher.warmup = int(step)
+        if pseudo_threshold is not None:
+            self.pseudo_threshold = float(pseudo_threshold)
+
     def progress(self, step: int) -> float:
         """Position of ``step`` in the semi phase, from 0 to 1 (schedules of U2PL)."""
         if not self.in_semi_phase(step):
@@ -140,15 +161,25 @@ class TrainingRun:
         span = max(1, self.schedule.total - self.semi_start)
         return min(1.0, max(0.0, (step - self.semi_start) / span))
 
+    def unsup_weight(self, step: int) -> float:
+        """Weight of the unsupervised loss: ramps up linearly over ``unsup_ramp`` of the phase."""
+        if not self.in_semi_phase(step):
+            return 0.0
+        ramp = self.config.unsup_ramp * (self.schedule.total - self.semi_start)
+        if ramp < 1:
+            return self.config.unsup_weight
+        return self.config.unsup_weight * min(1.0, (step - self.semi_start + 1) / ramp)
+
     def set_total(self, total: int) -> None:
         """Change the run's length (a budget in seconds planned it); keeps the warm-up share."""
         total = max(1, int(total))
-        if self.semi and self.warm is None:
-            self.semi_start = _warmup_steps(self.config, total)
-        elif not self.semi:
-            self.semi_start = total
-        self.teacher.warmup = self.semi_start
+        was_open = self.semi_open
+        if self.warm is None:
+            self.warmup_steps = _warmup_steps(self.config, total)
         self.schedule = self.schedule.with_total(total)
+        if not was_open:  # still closed (or supervised): closed at the new end
+            self.semi_start = total
+            self.teacher.warmup = total
 
 
 def _warmup_steps(config: TrainConfig, total: int) -> int:
@@ -201,10 +232,8 @@ def prepare_run(config: TrainConfig, labeled: Sequence[TrainingImage],
     student, model_config = _build_student(config, warm)
     student.to(device)
     student.train()
-    if mode == "semi":
-        semi_start = 0 if warm is not None else _warmup_steps(config, total)
-    else:
-        semi_start = total
+    # a warm start continues U2PL at once; from scratch, the gate (.gate) opens the phase
+    semi_start = 0 if mode == "semi" and warm is not None else total
     teacher = EMATeacher(student, max_decay=config.ema_max_decay,
                          warmup=semi_start, resume=warm is not None)
     optimizer = torch.optim.SGD(
@@ -223,6 +252,9 @@ def prepare_run(config: TrainConfig, labeled: Sequence[TrainingImage],
                                       warm_lr_scale=config.warm_lr_scale,
                                       warm_ramp=config.warm_ramp),
         semi_start=semi_start,
+        warmup_steps=_warmup_steps(config, total) if warm is None else 0,
+        pseudo_threshold=warm.threshold if warm is not None and warm.threshold is not None
+        else 0.5,
         labeled_sampler=BatchSampler(len(labeled), config.batch_size, rng),
         unlabeled_sampler=BatchSampler(len(unlabeled), config.unlabeled_batch_size, rng)
         if mode == "semi" else None,

@@ -22,7 +22,7 @@ from .data import TrainingImage, make_batch
 from .setup import TrainingRun
 
 __all__ = ["FEATURE_STRIDE", "LossTerms", "TrainingDivergedError", "LabeledBatch",
-           "draw_labeled", "supervised_losses", "semi_losses", "apply_gradients",
+           "batch_f1", "draw_labeled", "supervised_losses", "semi_losses", "apply_gradients",
            "set_learning_rate"]
 
 FEATURE_STRIDE = 4  # representation features are at 1/4 resolution
@@ -34,12 +34,18 @@ class TrainingDivergedError(CrackALError):
 
 @dataclass(frozen=True)
 class LossTerms:
-    """The losses of one step (tensors with gradients; ``unsup``/``contrastive`` may be None)."""
+    """The losses of one step (tensors with gradients; ``unsup``/``contrastive`` may be None).
+
+    ``labelled_f1`` is the pixel F1 of the student's own prediction (at 0.5) on the
+    labelled crops it trained on (what the gate of :mod:`.gate` reads without held-out
+    images).
+    """
 
     total: torch.Tensor
     sup: torch.Tensor
     unsup: torch.Tensor | None = None
     contrastive: torch.Tensor | None = None
+    labelled_f1: float | None = None
 
     def as_floats(self) -> dict[str, float]:
         """The losses as plain numbers (0 for a term that was not used)."""
@@ -89,22 +95,35 @@ def _labeled_terms(run: TrainingRun, logits: torch.Tensor, aux_logits: torch.Ten
     return sup
 
 
+def batch_f1(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """Pixel F1 of ``softmax(logits)[:, 1] > 0.5`` against a 0/1/255 target (1 when both empty)."""
+    with torch.no_grad():
+        valid = target != IGNORE_INDEX
+        pred = (logits[:, 1] > logits[:, 0]) & valid
+        truth = (target == 1) & valid
+        tp = int((pred & truth).sum())
+        den = int(pred.sum()) + int(truth.sum())
+    return 1.0 if den == 0 else 2.0 * tp / den
+
+
 def supervised_losses(run: TrainingRun, batch: LabeledBatch) -> LossTerms:
     """Losses of a supervised step (warm-up, or ``mode="supervised"``)."""
     with run.autocast():
         out = run.student(batch.x, with_features=False)
         sup = _labeled_terms(run, out.logits, out.aux_logits, batch.y)
-    return LossTerms(total=sup, sup=sup)
+    return LossTerms(total=sup, sup=sup, labelled_f1=batch_f1(out.logits.float(), batch.y))
 
 
 def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingImage],
                 step: int) -> LossTerms:
     """Losses of a U2PL step (see the module docstring)."""
     from .contrastive import contrastive_loss
-    from .losses import inverse_frequency_weights, unsupervised_loss
+    from .losses import hard_pseudo_labels, inverse_frequency_weights, unsupervised_loss
 
     c = run.config
     progress = run.progress(step)
+    weight = run.unsup_weight(step)
+    cut = run.pseudo_threshold if c.calibrated_pseudo_labels else 0.5
     assert run.unlabeled_sampler is not None
     with run.autocast():
         x_u_np, t_u_np = make_batch(unlabeled, run.unlabeled_sampler.next(), run.rng,
@@ -128,15 +147,15 @@ def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingI
         sup = _labeled_terms(run, logits_l, aux_l, batch.y)
         total = sup
         unsup = contr = None
-        if c.unsup_weight > 0:
+        pseudo_u = torch.where(ign_u, IGNORE_INDEX, hard_pseudo_labels(prob_u, cut))
+        if weight > 0:
             cw_u = None
             if c.class_weighting:
-                pseudo = torch.where(ign_u, IGNORE_INDEX, prob_u.argmax(1))
-                cw_u = inverse_frequency_weights(pseudo, run.model_config.num_classes)
+                cw_u = inverse_frequency_weights(pseudo_u, run.model_config.num_classes)
             unsup = unsupervised_loss(logits_u.float(), prob_u, progress, ignore_mask=ign_u,
                                       drop_start=c.drop_start, class_weights=cw_u,
-                                      drop_per_class=c.drop_per_class)
-            total = total + c.unsup_weight * unsup
+                                      drop_per_class=c.drop_per_class, crack_threshold=cut)
+            total = total + weight * unsup
         if run.use_contrastive:
             feat_s = out_s.features
             assert feat_s is not None and feat_u is not None
@@ -144,7 +163,6 @@ def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingI
             # labelled part: the student's own (detached) outputs stand in for the
             # teacher's, so that the teacher runs once, on the unlabelled batch only
             prob_l = torch.softmax(logits_l.detach().float(), dim=1)
-            pseudo_u = torch.where(ign_u, IGNORE_INDEX, prob_u.argmax(1))
             labels = torch.cat([batch.y, pseudo_u])
             t_prob = torch.cat([prob_l, prob_u])
             t_feat = torch.cat([feat_s[:b_l].detach().float(), feat_u])
@@ -153,7 +171,8 @@ def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingI
                                      progress, run.memory, run.contrastive_config,
                                      generator=run.contrastive_generator)
             total = total + c.contrastive_weight * contr
-    return LossTerms(total=total, sup=sup, unsup=unsup, contrastive=contr)
+    return LossTerms(total=total, sup=sup, unsup=unsup, contrastive=contr,
+                     labelled_f1=batch_f1(logits_l.detach().float(), batch.y))
 
 
 def set_learning_rate(run: TrainingRun, step: int) -> float:

@@ -43,8 +43,10 @@ from .config import TrainConfig
 from .data import TrainingImage
 from .schedule import StepBudget, poly_lr
 from .setup import TrainingRun, load_warm_start, prepare_run
+from .gate import SemiGate
 from .steps import (
     FEATURE_STRIDE,
+    LossTerms,
     TrainingDivergedError,
     apply_gradients,
     draw_labeled,
@@ -138,7 +140,7 @@ class _Outcome:
 
 
 def _one_step(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[TrainingImage],
-              step: int) -> tuple[dict[str, float], float]:
+              step: int) -> tuple[LossTerms, float]:
     lr = set_learning_rate(run, step)
     batch = draw_labeled(run, labeled)
     if run.in_semi_phase(step):
@@ -147,7 +149,7 @@ def _one_step(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[Tr
         losses = supervised_losses(run, batch)
     apply_gradients(run, losses, step)
     run.teacher.update(run.student, step)
-    return losses.as_floats(), lr
+    return losses, lr
 
 
 def _follow_budget(run: TrainingRun, budget: StepBudget, seconds: float, step: int,
@@ -170,6 +172,7 @@ def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[T
     out = _Outcome()
     step = 0
     fallback, _ = fallback_threshold(run.warm)
+    gate = SemiGate(run, heldout)
     t_loop = time.perf_counter()
     while step < run.schedule.total:
         if cancel.cancelled:
@@ -177,12 +180,16 @@ def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[T
             yield MessageEvent(f"training cancelled after {out.steps} steps")
             break
         t0 = time.perf_counter()
-        out.losses, lr = _one_step(run, labeled, unlabeled, step)
+        terms, lr = _one_step(run, labeled, unlabeled, step)
+        out.losses = terms.as_floats()
         seconds = time.perf_counter() - t0
         out.step_seconds.append(seconds)
         step = out.steps = step + 1
         if budget is not None:
             _follow_budget(run, budget, seconds, step, time.perf_counter() - t_loop)
+        gate.observe(terms.labelled_f1)
+        if gate.due(step) and (text := gate.check(step)) is not None:
+            yield MessageEvent(text)
         total = run.schedule.total
         yield StepEvent(step=step, total_steps=total, losses=dict(out.losses), lr=lr,
                         seconds=seconds)
@@ -196,6 +203,8 @@ def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[T
             path = checkpointer.save(step, {"final": False})
             yield CheckpointEvent(step=step, path=path,
                                   metadata={"round": checkpointer.base["round"], "final": False})
+    if not out.cancelled and (text := gate.closing_message()) is not None:
+        yield MessageEvent(text)
     return out
 
 
