@@ -68,11 +68,11 @@ class DetectorConfig(ConfigIO):
 
     sigmas: tuple[float, ...] = (1.0, 2.0)
     background_sigma: float = 12.0
-    high: float = 6.0
+    high: float = 10.0
     low: float = 3.0
-    darker: float = 1.5
+    darker: float = 1.0
     min_length: int = 32
-    min_elongation: float = 8.0
+    min_elongation: float = 12.0
     max_side: int = 4096
 
     def __post_init__(self) -> None:
