@@ -8,6 +8,8 @@ import pytest
 from napari_crack_al.core.active.strategies import (
     STRATEGY_NAMES,
     HybridStrategy,
+    KMedoidsStrategy,
+    with_random_share,
     MissingScoresError,
     Strategy,
     get_strategy,
@@ -76,11 +78,12 @@ def test_kcenter_strategy_exact_order():
 
 
 def test_hybrid_strategy_exact_order():
-    s = get_strategy("hybrid")
+    assert get_strategy("hybrid").kind == "topk_entropy"  # not blind to missed cracks
+    s = HybridStrategy(kind="crack_entropy")
     # pool = top 3k = all five; first pick the most uncertain (b), then the farthest: e
     assert s.rank(CANDIDATES, SCORES, EMB, 2, 0) == ["b", "e", "c", "d", "a"]
     # pool of 2k = b, c, d, a: the near-copy c is skipped for d, then by crack_entropy
-    assert HybridStrategy(pool_factor=2).rank(CANDIDATES, SCORES, EMB, 2, 0) == \
+    assert HybridStrategy(kind="crack_entropy", pool_factor=2).rank(CANDIDATES, SCORES, EMB, 2, 0) == \
         ["b", "d", "c", "a", "e"]
     # an annotated image near d: start from the candidate farthest from it
     assert s.rank(CANDIDATES, SCORES, EMB_Z, 2, 0) == ["a", "b", "c", "d", "e"]
@@ -125,3 +128,49 @@ def test_unlabeled_candidates_exclude_annotated_and_skipped(tmp_path):
             unlabeled_candidates(project), {n: {"entropy": float(i)} for i, n in enumerate(names)},
             None, 1, 0)
         assert ranking == [names[3], names[2]]
+
+
+def test_an_image_with_a_missed_crack_ranks_above_a_crack_free_one():
+    """The model sees the crack only faintly (p < 0.1): it is the image most worth labelling."""
+    from napari_crack_al.core.active.scores import uncertainty_scores
+
+    clean = np.full((64, 64), 0.002, np.float32)
+    missed = clean.copy()
+    missed[10:54, 30:32] = 0.06  # a crack the model almost entirely misses
+    s_clean, s_missed = uncertainty_scores(clean), uncertainty_scores(missed)
+    assert s_clean["crack_entropy"] == s_missed["crack_entropy"] == 0.0  # blind to it
+    assert s_missed["topk_entropy"] > 5 * s_clean["topk_entropy"]
+    scores = {"clean": s_clean, "missed": s_missed}
+    emb = {"clean": np.zeros(2), "missed": np.ones(2)}
+    assert get_strategy("hybrid").rank(["clean", "missed"], scores, emb, 1, 0)[0] == "missed"
+
+
+def test_cold_start_picks_one_image_per_cluster():
+    """Three clusters and one outlier: the medoids are one typical image of each cluster."""
+    rng = np.random.default_rng(0)
+    centres = {"a": (0, 0), "b": (10, 0), "c": (0, 10)}
+    emb = {}
+    for key, (x, y) in centres.items():
+        for i in range(5):
+            emb[f"{key}{i}"] = np.asarray([x, y]) + rng.normal(0, 0.3, 2)
+    emb["outlier"] = np.asarray([20.0, 20.0])  # farther than anything, cheaper to leave out
+    names = sorted(emb)
+    for seed in range(5):
+        ranking = KMedoidsStrategy().rank(names, {}, emb, 3, seed)
+        assert sorted(n[0] for n in ranking[:3]) == ["a", "b", "c"], (seed, ranking)
+        assert sorted(ranking) == names
+    # farthest-first starts from the centre and goes for the outlier
+    assert "outlier" in get_strategy("kcenter").rank(names, {}, emb, 3, 0)[:2]
+
+
+def test_a_random_share_of_every_batch():
+    ranking = [f"i{n:02d}" for n in range(20)]
+    mixed = with_random_share(ranking, 5, 0.2, seed=3)
+    assert mixed[:4] == ranking[:4]  # the strategy's first four stay
+    assert mixed[4] not in ranking[:5]  # the fifth is drawn from the rest
+    assert sorted(mixed) == sorted(ranking)
+    assert mixed == with_random_share(ranking, 5, 0.2, seed=3)
+    assert with_random_share(ranking, 5, 0.0, seed=3) == ranking
+    assert with_random_share(ranking, 2, 0.2, seed=3) == ranking  # 0.4 rounds to no random place
+    with pytest.raises(ConfigError):
+        with_random_share(ranking, 5, 1.5, seed=3)

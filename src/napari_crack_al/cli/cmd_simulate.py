@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     description = (
         HELP + ". Each arm (strategy x mode) gets its own project in DIR/project_<arm>/ with "
         "copies of the training images. Round 0 annotates --initial images (random for "
-        "'random', label-free k-center diversity for the active strategies) by accepting "
+        "'random', representatives of label-free features (k-medoids) for the active strategies) by accepting "
         "their true masks; each round then trains (warm start, --iterations steps), scores "
         "and re-sorts the queue, evaluates the new model on the validation images and "
         "annotates the first --per-round images of the queue. Writes DIR/curve.csv, "

@@ -1,4 +1,4 @@
-"""Diversity selection on embeddings: k-center greedy (farthest-first) and k-means++ seeding.
+"""Diversity selection on embeddings: k-center greedy (farthest-first), k-means++ seeding, k-medoids.
 
 k-center greedy picks, one at a time, the point farthest (Euclidean) from everything
 chosen so far and from the existing ``centers`` (e.g. the embeddings of the images
@@ -9,7 +9,8 @@ fully deterministic: the first point is the one closest to the mean of the pool
 (callers order points by image name).
 
 :func:`kmeans_pp_init` is the seeded, randomised alternative (D² sampling); it is
-deterministic for a seed.
+deterministic for a seed. :func:`k_medoids` picks representatives rather than
+outliers (the cold start of a project).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["pairwise_distances", "k_center_greedy", "kmeans_pp_init"]
+__all__ = ["pairwise_distances", "k_center_greedy", "kmeans_pp_init", "k_medoids"]
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +137,66 @@ def kmeans_pp_init(points: np.ndarray, k: int, *, seed: int = 0) -> list[int]:
         taken[idx] = True
         d2 = np.minimum(d2, _distances_to(pts, pts[idx]) ** 2)
     return picked
+
+
+def _medoid_alternation(dist: np.ndarray, medoids: list[int], iterations: int) -> list[int]:
+    for _ in range(max(1, int(iterations))):
+        assign = np.argmin(dist[:, medoids], axis=1)
+        new = []
+        for j in range(len(medoids)):
+            members = np.flatnonzero(assign == j)
+            if members.size == 0:
+                new.append(medoids[j])
+                continue
+            cost = dist[np.ix_(members, members)].sum(axis=1)
+            new.append(int(members[int(np.argmin(cost))]))  # ties: lowest index
+        if new == medoids:
+            break
+        medoids = new
+    return medoids
+
+
+def k_medoids(points: np.ndarray, k: int, *, seed: int = 0, iterations: int = 20,
+              restarts: int = 8) -> list[int]:
+    """Representatives: the medoids of ``k`` clusters (k-means++ seeding, then alternation).
+
+    Unlike farthest-first selection, which favours outliers, each medoid is the point
+    with the smallest summed distance to the members of its cluster: a typical image of
+    one region of the data. The alternation runs from ``restarts`` k-means++ seedings
+    (seeds derived from ``seed``) and the solution of the smallest total distance is
+    kept, so an outlier drawn as a seed does not spoil the result. Deterministic for a
+    ``seed``.
+
+    Parameters
+    ----------
+    points : ndarray
+        (N, D) points.
+    k : int
+        Number of clusters (at most N).
+    seed : int
+        Seed of the k-means++ seedings.
+    iterations : int
+        Upper bound of assign / update alternations per seeding (stops when stable).
+    restarts : int
+        Number of seedings.
+
+    Returns
+    -------
+    list of int
+        The medoids' indices, largest cluster first (ties: lower index).
+    """
+    pts = _as_points(points)
+    first = kmeans_pp_init(pts, k, seed=seed)
+    if len(first) <= 1:
+        return first
+    dist = pairwise_distances(pts, pts)
+    best, best_cost = first, np.inf
+    for r in range(max(1, int(restarts))):
+        start = first if r == 0 else kmeans_pp_init(pts, k, seed=seed * 7919 + r)
+        medoids = _medoid_alternation(dist, start, iterations)
+        cost = float(dist[:, medoids].min(axis=1).sum())
+        if cost < best_cost - 1e-12:
+            best, best_cost = medoids, cost
+    sizes = np.bincount(np.argmin(dist[:, best], axis=1), minlength=len(best))
+    order = sorted(range(len(best)), key=lambda j: (-int(sizes[j]), best[j]))
+    return [best[j] for j in order]

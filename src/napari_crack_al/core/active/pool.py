@@ -2,8 +2,8 @@
 
 :func:`iter_score_project` scores every unlabeled image with a trained model, stores
 the scores, suggestions and probability maps, ranks the images with a strategy and
-re-sorts the queue; :func:`iter_cold_start` ranks them without a model (k-center
-greedy on label-free features). :func:`load_images` and :func:`stored_scores` are
+re-sorts the queue; :func:`iter_cold_start` ranks them without a model (k-medoids
+on label-free features). :func:`load_images` and :func:`stored_scores` are
 the helpers they share with :mod:`.round`, which re-exports these names.
 """
 
@@ -24,6 +24,7 @@ from .strategies import (
     SCORE_STRATEGIES,
     get_strategy,
     unlabeled_candidates,
+    with_random_share,
 )
 
 __all__ = [
@@ -90,6 +91,7 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
                        embed_annotated: bool = True, profile: str = "none",
                        cache: dict[str, Any] | None = None, score_config: ScoreConfig | None = None,
                        tile: int = 512, overlap: int = 64, batch_size: int = 4, device: Any = None,
+                       random_share: float = 0.0,
                        cancel: CancelToken | None = None) -> Generator[Any, None, list[str] | None]:
     """Score the unlabeled images with ``model``, store everything, rank, re-sort the queue.
 
@@ -159,13 +161,15 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
     pending = unlabeled_candidates(project)  # images annotated meanwhile are left out
     ranking = strat.rank(pending, stored_scores(project, model_version), embeddings or None,
                          k, seed)
+    if random_share > 0 and strategy != "random":
+        ranking = with_random_share(ranking, k, random_share, seed)
     project.set_queue_order(ranking)
     return ranking
 
 
 def iter_cold_start(project: Any, *, k: int = 5, seed: int = 0, profile: str = "none",
                     cancel: CancelToken | None = None) -> Generator[Any, None, list[str] | None]:
-    """Rank the unlabeled images without a model: k-center greedy on label-free features.
+    """Rank the unlabeled images without a model: representatives (k-medoids) of label-free features.
 
     Annotated images (if any) are in the feature pool and count as covered centers.
     The vectors are saved as embeddings of version ``"cold-start"``; the queue is re-sorted.
@@ -189,7 +193,7 @@ def iter_cold_start(project: Any, *, k: int = 5, seed: int = 0, profile: str = "
         yield MessageEvent(f"skipped: {text}")
     if vectors:
         save_embeddings(project.state_dir, COLD_START_VERSION, vectors)
-    ranking = get_strategy("kcenter").rank(candidates, {}, vectors, k, seed) if vectors \
+    ranking = get_strategy("kmedoids").rank(candidates, {}, vectors, k, seed) if vectors \
         else sorted(candidates)
     project.set_queue_order(ranking)
     return ranking

@@ -22,8 +22,8 @@ Steps
    (uint8 PNG, :func:`read_probability`) are written, the scores are stored.
 5. The strategy ranks the unlabeled images; the queue is re-sorted.
 
-Cold start (nothing annotated yet): no training; the queue is ranked by k-center
-greedy on label-free features (:func:`iter_cold_start`).
+Cold start (nothing annotated yet): no training; the queue is ranked by k-medoids
+on label-free features (:func:`iter_cold_start`).
 
 This module holds the round itself (:class:`RoundConfig`, :func:`run_round`); the pool
 helpers live in :mod:`.pool` (scoring and ranking), :mod:`.probability` (stored
@@ -100,6 +100,10 @@ class RoundConfig:
         needs a student model, which a round does not keep (use the CLI ``rank --student``).
     batch_size : int
         k, the number of suggested images (the first k of the ranking).
+    random_share : float
+        Share of those k places given to images drawn at random from the rest (1 in 5
+        by default), so that no region of the data is starved; not applied to the
+        ``random`` strategy.
     heldout_fraction : float
         Share of the accepted images held out for validation and threshold calibration,
         in [0, 1).
@@ -126,6 +130,7 @@ class RoundConfig:
     train: TrainConfig
     strategy: str = "hybrid"
     batch_size: int = 5
+    random_share: float = 0.2
     heldout_fraction: float = HELDOUT_FRACTION
     min_heldout_pool: int = MIN_HELDOUT_POOL
     suggest_threshold: float | None = None
@@ -162,6 +167,8 @@ class RoundConfig:
             problems.append("mc_passes must be 0 (no BALD) or >= 2 (got 1)")
         if self.strategy == "bald" and self.mc_passes == 0:
             problems.append("strategy 'bald' needs mc_passes >= 2")
+        if not (_num(self.random_share) and 0.0 <= self.random_share <= 1.0):
+            problems.append(f"random_share must be a number in [0, 1] (got {self.random_share!r})")
         if not (_num(self.heldout_fraction) and 0.0 <= self.heldout_fraction < 1.0):
             problems.append(f"heldout_fraction must be a number in [0, 1) "
                             f"(got {self.heldout_fraction!r})")
@@ -370,7 +377,8 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
         mc_passes=config.mc_passes, suggest_threshold=threshold,
         store_probabilities=config.store_probabilities, embed_annotated=config.embed_annotated,
         profile=profile, cache=loaded, score_config=config.score, tile=config.tile,
-        overlap=config.overlap, batch_size=config.infer_batch_size, cancel=cancel)
+        overlap=config.overlap, batch_size=config.infer_batch_size,
+        random_share=config.random_share, cancel=cancel)
     if ranking is None:
         yield MessageEvent(f"scoring cancelled: model {version} is registered, the queue "
                            "was not re-ranked")

@@ -5,7 +5,7 @@ project in ``OUT/project_<arm>/`` from copies of the training images and runs th
 annotation loop the user would run in napari:
 
 * **round 0 selection** — the initial ``initial`` images: random for ``random``,
-  label-free k-center diversity (:func:`~.round.iter_cold_start`) for the active
+  label-free representatives (k-medoids, :func:`~.round.iter_cold_start`) for the active
   strategies. They are "annotated" by accepting their true masks
   (:meth:`Project.accept`), starting from the training-free detector's suggestions
   (``builtin_first``, what a new project shows before its first model);

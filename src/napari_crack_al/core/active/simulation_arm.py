@@ -165,7 +165,7 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
             first = get_strategy("random").rank(names, {}, None, config.initial,
                                                 config.seed)[:config.initial]
         else:
-            yield MessageEvent(f"{arm.name}: cold start (label-free k-center diversity)")
+            yield MessageEvent(f"{arm.name}: cold start (representatives of label-free features)")
             ranking = yield from iter_cold_start(project, k=config.initial, seed=config.seed,
                                                  profile=config.train.profile, cancel=cancel)
             if ranking is None:

@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import ConfigError, CrackALError
-from .diversity import k_center_greedy
+from .diversity import k_center_greedy, k_medoids
 
 __all__ = [
     "STRATEGY_NAMES",
@@ -35,8 +35,10 @@ __all__ = [
     "ScoreStrategy",
     "RandomStrategy",
     "KCenterStrategy",
+    "KMedoidsStrategy",
     "HybridStrategy",
     "get_strategy",
+    "with_random_share",
     "unlabeled_candidates",
 ]
 
@@ -53,9 +55,9 @@ SCORE_STRATEGIES: dict[str, str] = {
     "disagreement": "disagreement",
 }
 #: Every valid strategy name.
-STRATEGY_NAMES: tuple[str, ...] = ("random", *SCORE_STRATEGIES, "kcenter", "hybrid")
+STRATEGY_NAMES: tuple[str, ...] = ("random", *SCORE_STRATEGIES, "kcenter", "kmedoids", "hybrid")
 #: Strategies that use embeddings.
-DIVERSITY_STRATEGIES = ("kcenter", "hybrid")
+DIVERSITY_STRATEGIES = ("kcenter", "kmedoids", "hybrid")
 
 
 class MissingScoresError(CrackALError, ValueError):
@@ -174,6 +176,34 @@ class KCenterStrategy:
 
 
 @dataclass(frozen=True)
+class KMedoidsStrategy:
+    """Representatives first: the medoids of ``k`` clusters of the embeddings, then the rest.
+
+    The cold start of a project: farthest-first (:class:`KCenterStrategy`) picks the
+    outliers of the label-free features; the medoids are typical images of ``k``
+    regions of the data, largest region first. The candidates after the medoids follow
+    in farthest-first order from them. Deterministic for a seed.
+    """
+
+    name: str = "kmedoids"
+
+    def rank(self, candidates: Sequence[str], scores: Mapping[str, Mapping[str, float]],
+             embeddings: Mapping[str, np.ndarray] | None, k: int, seed: int) -> list[str]:
+        """See :class:`Strategy`."""
+        k = _check_k(k)
+        cands = _unique(candidates)
+        if not cands:
+            return []
+        embedded, pts, centers, rest = _split_embedded(cands, embeddings, self.name)
+        medoids = k_medoids(pts, k, seed=seed) if k else []
+        chosen = np.concatenate([pts[medoids], centers]) if centers is not None and medoids \
+            else (pts[medoids] if medoids else centers)
+        others = [i for i in range(len(embedded)) if i not in set(medoids)]
+        order = k_center_greedy(pts[others], None, centers=chosen) if others else []
+        return [embedded[i] for i in medoids] + [embedded[others[i]] for i in order] + rest
+
+
+@dataclass(frozen=True)
 class HybridStrategy:
     """Uncertainty, then diversity inside the most uncertain candidates.
 
@@ -184,7 +214,7 @@ class HybridStrategy:
     """
 
     name: str = "hybrid"
-    kind: str = "crack_entropy"
+    kind: str = "topk_entropy"
     pool_factor: int = 3
 
     def rank(self, candidates: Sequence[str], scores: Mapping[str, Mapping[str, float]],
@@ -225,9 +255,45 @@ def get_strategy(name: str) -> Strategy:
         return RandomStrategy()
     if name == "kcenter":
         return KCenterStrategy()
+    if name == "kmedoids":
+        return KMedoidsStrategy()
     if name == "hybrid":
         return HybridStrategy()
     raise ConfigError(f"unknown strategy {name!r}; valid strategies: {', '.join(STRATEGY_NAMES)}")
+
+
+def with_random_share(ranking: Sequence[str], k: int, share: float, seed: int) -> list[str]:
+    """The ranking with ``round(k * share)`` of its first ``k`` places given to random images.
+
+    The strategy's choices keep the first places; the last places of the batch go to
+    images drawn at random from the rest of the ranking, so that a region of the data
+    the scores never favour is still visited now and then (the selection never
+    starves it). Deterministic for a ``seed``.
+
+    Parameters
+    ----------
+    ranking : sequence of str
+        A strategy's full ranking.
+    k : int
+        Size of the suggested batch.
+    share : float
+        Share of the batch drawn at random, in [0, 1].
+    seed : int
+        Seed of the draw.
+    """
+    k = _check_k(k)
+    if not 0.0 <= float(share) <= 1.0:
+        raise ConfigError(f"random share must be in [0, 1], got {share!r}")
+    ranking = list(ranking)
+    n_random = min(int(k * float(share) + 0.5), max(0, len(ranking) - min(k, len(ranking))))
+    if n_random == 0 or k == 0:
+        return ranking
+    keep = ranking[:k - n_random]
+    pool = ranking[k - n_random:]
+    picks = np.random.default_rng(seed).choice(len(pool), size=n_random, replace=False)
+    drawn = [pool[i] for i in sorted(int(p) for p in picks)]
+    taken = set(keep) | set(drawn)
+    return keep + drawn + [n for n in ranking if n not in taken]
 
 
 def unlabeled_candidates(project: Any) -> list[str]:
