@@ -127,3 +127,21 @@ def test_ods_single_image_best_threshold_and_defaults():
     assert out["ois"] == pytest.approx(1.0)
     with pytest.raises(ValueError):
         ods_ois([prob], [])
+
+
+def test_effort_lengths_count_crack_length_to_draw_and_to_erase():
+    from napari_crack_al.core.metrics import effort_lengths
+
+    truth = np.zeros((60, 60), bool)
+    truth[10, 5:45] = True  # a 40 px crack
+    shifted = np.roll(truth, 1, axis=0)  # a 1-px boundary shift: no work in length
+    assert effort_lengths(shifted, truth) == (0, 0)
+    assert effort_lengths(None, truth) == (40, 0)  # drawn from scratch
+    half = truth.copy()
+    half[10, 25:45] = False
+    false = truth.copy()
+    false[40, 10:30] = True  # a 20 px false crack besides the true one
+    missed, _ = effort_lengths(half, truth)
+    assert 18 <= missed <= 20
+    assert effort_lengths(false, truth) == (0, 20)
+    assert effort_lengths(np.zeros_like(truth), np.zeros_like(truth)) == (0, 0)

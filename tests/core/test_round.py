@@ -116,7 +116,7 @@ def test_round_registers_scores_suggests_and_ranks(project, base):
         assert rec.status == ImageStatus.SUGGESTED
         assert rec.suggestion_model_version == "round-001"
         assert rec.score_model_version == "round-001"
-        assert rec.score == pytest.approx(scores[name]["crack_entropy"])  # hybrid's kind
+        assert rec.score == pytest.approx(scores[name]["topk_entropy"])  # hybrid's kind
         assert set(UNCERTAINTY_KINDS) <= set(scores[name])
         prob = read_probability(project, name)
         assert prob.shape == (96, 96) and prob.dtype == np.float32

@@ -75,7 +75,7 @@ def test_curve_csv_header_rows_and_finite_metrics(data):
     out = data["out"]
     lines = (out / "curve.csv").read_text().splitlines()
     assert lines[0] == ("round,n_labeled,strategy,mode,crack_iou,f1,precision,recall,f1_tol2,"
-                        "edit_fraction,threshold,train_seconds,score_seconds")
+                        "edit_fraction,threshold,train_seconds,score_seconds,missed_length,false_length")
     rows = read_curve_csv(out / "curve.csv")
     assert len(rows) == 4  # 2 arms x 2 rounds
     assert [(r["strategy"], r["mode"], r["round"]) for r in rows] == [
@@ -123,6 +123,12 @@ def test_edit_fraction_empty_without_model_and_recomputable(data):
                 crack += int(gt.sum())
                 fix += int(gt.sum()) if sugg is None else int(np.count_nonzero(sugg != gt))
         assert expected == pytest.approx(fix / max(1, crack), rel=1e-5)
+        # the same work in crack length: the records' missed and false length, summed
+        row = rows[int(rnd)]
+        with Project.open(project_root) as project:
+            missed = sum(project.record(n).missed_length for n in chosen)
+            false = sum(project.record(n).false_length for n in chosen)
+        assert (row["missed_length"], row["false_length"]) == pytest.approx((missed, false))
 
 
 def test_selected_csv_and_projects(data):

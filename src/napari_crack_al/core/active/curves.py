@@ -46,13 +46,14 @@ log = logging.getLogger(__name__)
 CURVE_COLUMNS: tuple[str, ...] = (
     "round", "n_labeled", "strategy", "mode", "crack_iou", "f1", "precision", "recall",
     "f1_tol2", "edit_fraction", "threshold", "train_seconds", "score_seconds",
+    "missed_length", "false_length",
 )
 #: Header of ``selected.csv``.
 SELECTED_COLUMNS: tuple[str, ...] = ("round", "image")
 #: Numeric columns of ``curve.csv`` (parsed as float when read back).
 METRIC_COLUMNS: tuple[str, ...] = (
     "crack_iou", "f1", "precision", "recall", "f1_tol2", "edit_fraction", "threshold",
-    "train_seconds", "score_seconds",
+    "train_seconds", "score_seconds", "missed_length", "false_length",
 )
 #: Strategy name of the full-supervision reference arm.
 FULL_STRATEGY = "full"

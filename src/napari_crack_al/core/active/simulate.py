@@ -22,8 +22,11 @@ Row r of the learning curve is the model of round r, trained on
 ``n_labeled = initial + r · per_round`` images. Its ``edit_fraction`` belongs to the
 images that were *added* for this round: (pixels where the suggestion the annotator
 started from differs from the true mask) / max(1, true crack pixels), summed over
-those images (the project store's per-image definition applied to their union). Row 0's
-edit fraction is that of the detector's suggestions of the round-0 images (NaN, an
+those images (the project store's per-image definition applied to their union). The columns
+``missed_length`` and ``false_length`` measure the same annotation work in crack length
+(:func:`~..metrics.effort_lengths`: skeleton pixels of the true cracks the suggestion missed,
+and of the suggested cracks that were not cracks, 2-px tolerance), summed over those
+images. Row 0's edit fraction is that of the detector's suggestions of the round-0 images (NaN, an
 empty CSV cell, with ``builtin_first=False``); the full-supervision arm selects nothing
 and has none.
 

@@ -138,9 +138,11 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
                                         "per_round": config.per_round,
                                         "rounds": config.rounds})
         names = project.names()
+        effort = [0.0, 0.0]  # missed and false crack length of the last annotated batch
 
         def annotate(chosen: Sequence[str], selection_round: int) -> tuple[int, int, bool]:
             fix = crack = 0
+            effort[:] = [0.0, 0.0]
             with_model = False
             for name in chosen:
                 truth = read_mask(truth_path[name], expected_shape=project.image_shape(name))
@@ -151,7 +153,9 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
                     with_model = with_model or suggestion is not None
                 f, c = _edit_counts(suggestion, truth)
                 fix, crack = fix + f, crack + c
-                project.accept(name, truth)
+                accepted = project.accept(name, truth)
+                effort[0] += float(accepted.missed_length or 0.0)
+                effort[1] += float(accepted.false_length or 0.0)
                 entry: dict[str, Any] = {"round": selection_round, "image": name}
                 if multi:
                     entry = {"arm": arm.name, **entry}
@@ -180,6 +184,7 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
         fix, crack, with_model = annotate(first, 0)
         # round-0 images start from the detector's suggestions (or from nothing)
         pending_edit = fix / max(1, crack) if (first and with_model) else math.nan
+        pending_effort = list(effort) if first else [math.nan, math.nan]
 
         round_strategy = "random" if full else arm.strategy
         for r in range(config.rounds):
@@ -224,6 +229,8 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
                 "threshold": threshold,
                 "train_seconds": finished.train_seconds,
                 "score_seconds": finished.score_seconds,
+                "missed_length": pending_effort[0] if not full else math.nan,
+                "false_length": pending_effort[1] if not full else math.nan,
             }
             rows.append(row)
             yield SimulationRow(arm=arm.name, row=dict(row))
@@ -234,4 +241,5 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
             chosen = queue[:config.per_round]
             fix, crack, with_model = annotate(chosen, r + 1)
             pending_edit = fix / max(1, crack) if (chosen and with_model) else math.nan
+            pending_effort = list(effort) if chosen else [math.nan, math.nan]
     return rows

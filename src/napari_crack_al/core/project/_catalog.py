@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 MASK_SUFFIX = ".png"
 _COLUMNS = ("name, filename, status, queue_position, score, score_model_version, "
             "suggestion_model_version, annotation_seconds, edit_fraction, updated_at, "
-            "suggestion_file_version")
+            "suggestion_file_version, missed_length, false_length")
 _QUEUE = "ORDER BY queue_position, name"
 
 
@@ -42,7 +42,8 @@ def _row_to_record(row: Sequence[Any]) -> ImageRecord:
                        queue_position=int(row[3]), score=row[4], score_model_version=row[5],
                        suggestion_model_version=row[6], annotation_seconds=float(row[7]),
                        edit_fraction=row[8], updated_at=float(row[9]),
-                       suggestion_file_version=row[10])
+                       suggestion_file_version=row[10], missed_length=row[11],
+                       false_length=row[12])
 
 
 class CatalogMixin:

@@ -68,6 +68,11 @@ class ImageRecord:
     suggestion_file_version : str or None
         Model version of the suggestion file currently on disk (may be newer
         than ``suggestion_model_version`` for an annotated image).
+    missed_length, false_length : float or None
+        The annotator's work in crack length (skeleton pixels, 2-px tolerance): the
+        accepted cracks the suggestion missed (drawn) and the suggested cracks that
+        were not cracks (erased); see :func:`~napari_crack_al.core.metrics.effort_lengths`.
+        None until the image is accepted.
     """
 
     name: str
@@ -81,6 +86,8 @@ class ImageRecord:
     edit_fraction: float | None
     updated_at: float
     suggestion_file_version: str | None = None
+    missed_length: float | None = None
+    false_length: float | None = None
 
     @property
     def is_pending(self) -> bool:

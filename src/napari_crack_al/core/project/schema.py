@@ -16,7 +16,7 @@ __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "UnsupportedSchemaError", "schema_ver
            "configure_connection"]
 
 #: Version of the schema this code writes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE images (
@@ -66,8 +66,14 @@ def _to_v1(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def _to_v2(conn: sqlite3.Connection) -> None:
+    """The annotator's work in crack length (missed and false skeleton pixels) per accept."""
+    conn.execute("ALTER TABLE images ADD COLUMN missed_length REAL")
+    conn.execute("ALTER TABLE images ADD COLUMN false_length REAL")
+
+
 #: ``MIGRATIONS[i]`` migrates a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_v1, _to_v2]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

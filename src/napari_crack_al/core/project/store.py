@@ -265,7 +265,8 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
 
         Order: the mask file is written atomically first, then the record is
         committed in one transaction (status annotated, time accumulated, edit
-        fraction against the current suggestion), then the draft is removed. A
+        fraction and missed / false crack length against the current suggestion),
+        then the draft is removed. A
         crash between steps leaves the previous record with the new file, never
         a record pointing at a missing or partial file.
 
@@ -288,20 +289,23 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         MaskError
             The mask is not 2-D, not bool/int, or its shape differs from the image.
         """
+        from ..metrics import effort_lengths  # skimage: imported on the first accept only
+
         seconds = _check_seconds(seconds)
         path = self.annotation_path(name)
         arr = self._checked_mask(name, mask, path)
         with self._lock:
             suggestion, suggestion_version = self._suggestion_for_edit_fraction(name, arr.shape)
             fraction = edit_fraction(arr, suggestion)
+            missed, false = effort_lengths(suggestion, arr)
             write_mask(path, arr)
             with self._transaction() as conn:
                 conn.execute(
                     "UPDATE images SET status = ?, annotation_seconds = annotation_seconds + ?, "
-                    "edit_fraction = ?, suggestion_model_version = ?, updated_at = ? "
-                    "WHERE name = ?",
-                    (ImageStatus.ANNOTATED.value, seconds, fraction, suggestion_version,
-                     time.time(), name))
+                    "edit_fraction = ?, missed_length = ?, false_length = ?, "
+                    "suggestion_model_version = ?, updated_at = ? WHERE name = ?",
+                    (ImageStatus.ANNOTATED.value, seconds, fraction, float(missed),
+                     float(false), suggestion_version, time.time(), name))
                 record = self._require(conn, name)
             self._unlink(self.draft_path(name, check=False))
         logger.info("accepted %s (edit fraction %.3f, %.1f s)", name, fraction, seconds)
