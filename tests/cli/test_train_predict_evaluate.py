@@ -123,9 +123,9 @@ def test_train_calibrates_the_threshold_that_predict_uses(dataset, tmp_path, cap
     assert f"threshold {threshold:.2f} (the model's)" in capsys.readouterr().err
     prob = tifffile.imread(pred / "probabilities" / "t1.tif")
     assert np.array_equal(read_mask(pred / "t1.png"), prob > threshold)
-    # --threshold overrides the model's
+    # --threshold overrides the model's (and --force replaces the masks written above)
     main(["predict", str(model), str(dataset / "test" / "images"), "--out", str(pred),
-          "--threshold", "0.9", "--device", "cpu"])
+          "--threshold", "0.9", "--device", "cpu", "--force"])
     assert np.array_equal(read_mask(pred / "t1.png"), prob > 0.9)
     # --val-fraction 0 trains on every image; the threshold is then 0.5
     rc = main(["train", str(tmp_path / "six" / "images"), str(tmp_path / "six" / "masks"),
@@ -133,6 +133,26 @@ def test_train_calibrates_the_threshold_that_predict_uses(dataset, tmp_path, cap
     ck = load_checkpoint(model)
     assert rc == 0 and ck.metadata["threshold"] == 0.5 and ck.metadata["validation_images"] == []
     assert ck.metadata["threshold_source"] == "default"
+
+
+def test_predict_never_replaces_files_unasked(dataset, trained, tmp_path, capsys):
+    """Existing masks (or the input images themselves) are not overwritten without --force."""
+    pred = tmp_path / "pred"
+    args = ["predict", str(trained), str(dataset / "test" / "images"), "--device", "cpu"]
+    assert main([*args, "--out", str(pred)]) == 0
+    before = (pred / "t1.png").read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--out", str(pred)]) == 2
+    err = capsys.readouterr().err
+    assert "holds 2 file(s) this would replace (t1.png, t2.png)" in err and "--force" in err
+    assert (pred / "t1.png").read_bytes() == before
+    images = dataset / "test" / "images"
+    for inside in (images, images / "sub"):
+        assert main([*args, "--out", str(inside)]) == 2
+        assert "image folder" in capsys.readouterr().err
+    assert sorted(p.name for p in images.iterdir()) == ["t1.png", "t2.png"]
+    assert main([*args, "--out", str(pred), "--force"]) == 0
+    assert main(["predict", "builtin", str(images), "--out", str(pred)]) == 2  # builtin too
 
 
 def test_predict_builtin_needs_no_model(dataset, tmp_path, capsys):

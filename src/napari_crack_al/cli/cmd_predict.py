@@ -51,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=_tile, default=512, help="inference tile size (default 512)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                    help="compute device (default auto)")
+    p.add_argument("--force", action="store_true",
+                   help="replace masks (and probability maps) that already exist in DIR")
     p.set_defaults(func=run)
 
 
@@ -67,11 +69,26 @@ def write_probability(path: Path, probability) -> Path:  # noqa: ANN001 - numpy 
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _output_folder(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        from ..core.errors import InputError
+def _output_folder(args: argparse.Namespace, paths: list[Path]) -> Path:
+    """The checked output folder: not a file, not the input folder, nothing replaced unasked."""
+    from ..core.errors import InputError
 
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
         raise InputError(out, "is a file, not a folder")
+    images = args.images.resolve()
+    target = out.resolve()
+    if target == images or images in target.parents:
+        raise InputError(out, f"is the image folder {args.images} or inside it; choose another "
+                              "output folder")
+    existing = [out / f"{p.stem}.png" for p in paths if (out / f"{p.stem}.png").exists()]
+    if args.probabilities:
+        existing += [out / PROBABILITY_DIR / f"{p.stem}.tif" for p in paths
+                     if (out / PROBABILITY_DIR / f"{p.stem}.tif").exists()]
+    if existing and not args.force:
+        shown = ", ".join(e.name for e in existing[:3]) + (" ..." if len(existing) > 3 else "")
+        raise InputError(out, f"holds {len(existing)} file(s) this would replace ({shown}); "
+                              "use --force to replace them")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -99,7 +116,7 @@ def run_builtin(args: argparse.Namespace) -> int:
         raise InputError(None, f"--threshold applies to a model, not to {BUILTIN} (the detector "
                                "thresholds each image by its own statistics)")
     paths = _image_paths(args.images)
-    out = _output_folder(args.out)
+    out = _output_folder(args, paths)
     prob_dir = out / PROBABILITY_DIR
     if args.probabilities:
         prob_dir.mkdir(exist_ok=True)
@@ -137,10 +154,10 @@ def run(args: argparse.Namespace) -> int:
     configure_threads(0)
     device = select_device(args.device)
     paths = _image_paths(args.images)
+    out = _output_folder(args, paths)  # before the model loads: fail fast
     model, ckpt = load_any_model(args.model, device=device)
     profile = str(ckpt.train_config.get("profile", "none"))
     threshold = ckpt.threshold if args.threshold is None else args.threshold
-    out = _output_folder(args.out)
     prob_dir = out / PROBABILITY_DIR
     if args.probabilities:
         prob_dir.mkdir(exist_ok=True)
