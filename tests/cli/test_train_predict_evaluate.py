@@ -256,3 +256,17 @@ def test_predict_accepts_exported_model(dataset, random_model, tmp_path, fmt, su
         assert np.abs(pa - pb).max() < 1e-4
         decided = np.abs(pa - 0.5) > 1e-4  # pixels not within float noise of the threshold
         assert np.array_equal(a[decided], b[decided]), name
+
+
+def test_train_argument_errors(dataset, tmp_path, capsys):
+    base = ["train", str(dataset / "train" / "images"), str(dataset / "train" / "masks"),
+            "--out", str(tmp_path / "m.pt"), *TRAIN_ARGS]
+    assert main([*base, "--val-images", str(dataset / "test" / "images")]) == 2
+    assert "--val-images and --val-masks go together" in capsys.readouterr().err
+    assert main([*base, "--val-images", str(dataset / "test" / "images"), "--val-masks",
+                 str(dataset / "test" / "masks"), "--val-fraction", "0.3"]) == 2
+    assert "not both" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main([*base, "--encoder-weights", str(tmp_path / "resnet18.pth")])
+    assert info.value.code == 2 and "resnet18.pth does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
