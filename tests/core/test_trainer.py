@@ -501,3 +501,29 @@ def test_semi_supervised_is_not_worse_than_supervised(tmp_path):
                                   valid=[v.valid for v in test])["f1"]
     assert f1["supervised"] > 0.4, f1
     assert f1["semi"] >= 0.9 * f1["supervised"], f1
+
+
+def test_unimatch_mode_learns_from_strong_and_perturbed_views(data, tmp_path):
+    cfg = _cfg(mode="unimatch", iterations=5, semi_entry_f1=0.0, unsup_ramp=0.0, cutmix_prob=1.0)
+    events, result = _run(train(data["labeled"], data["unlabeled"], cfg, out_dir=tmp_path))
+    steps = _steps(events)
+    assert result.mode == "unimatch"
+    assert all(s.losses["unsup"] == 0.0 for s in steps[:2])  # warm-up
+    for s in steps[2:]:
+        assert s.losses["unsup"] > 0.0 and s.losses["contrastive"] == 0.0
+        assert s.losses["total"] == pytest.approx(s.losses["sup"] + s.losses["unsup"], rel=1e-4)
+
+
+def test_strong_view_keeps_geometry_and_ignored_pixels():
+    from napari_crack_al.core.training.augment import strong_photometric
+
+    x = torch.zeros(2, 1, 16, 16)
+    x[:, :, :, 8] = -3.0  # a dark line
+    ignore = torch.zeros(2, 16, 16, dtype=torch.bool)
+    ignore[:, :4] = True
+    out = strong_photometric(x, np.random.default_rng(0), strength=0.5, ignore=ignore)
+    assert out.shape == x.shape and not torch.equal(out, x)
+    assert torch.equal(out[:, :, :4], x[:, :, :4])
+    assert (out[:, 0, 8:, 8] < out[:, 0, 8:, 2]).all()  # the line stays where and what it was
+    again = strong_photometric(x, np.random.default_rng(0), strength=0.5, ignore=ignore)
+    assert torch.equal(out, again)

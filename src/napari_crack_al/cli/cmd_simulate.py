@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from ..core.active.simulate import SIM_STRATEGIES
     from ..core.model.config import DECODERS
     from ..core.normalize import DEFAULT_PROFILE, PROFILE_MODES
+    from ..core.training.config import TRAIN_MODES
 
     description = (
         HELP + ". Each arm (strategy x mode) gets its own project in DIR/project_<arm>/ with "
@@ -84,9 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    type=_name_list(SIM_STRATEGIES, "strategies"), default=None,
                    help="run several strategies with the same seed, budget and validation "
                    "split (overrides --strategy)")
-    p.add_argument("--mode", choices=("semi", "supervised"), default="semi",
+    p.add_argument("--mode", choices=TRAIN_MODES, default="semi",
                    help="training mode of every arm (default semi)")
-    p.add_argument("--modes", metavar="M1,M2", type=_name_list(("semi", "supervised"), "modes"),
+    p.add_argument("--modes", metavar="M1,M2", type=_name_list(TRAIN_MODES, "modes"),
                    default=None, help="several modes, e.g. semi,supervised (overrides --mode)")
     p.add_argument("--arms", metavar="A1,A2,...", type=_arm_list, default=None,
                    help="explicit arms STRATEGY-MODE or full, e.g. random-supervised,"

@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
     from ..core.model.config import DECODERS
     from ..core.normalize import DEFAULT_PROFILE, PROFILE_MODES
+    from ..core.training.config import TRAIN_MODES
 
     p = subparsers.add_parser(
         "train", help=HELP,
@@ -36,9 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--unlabeled", metavar="DIR", type=Path, default=None,
                    help="folder of images without masks for semi-supervised training "
                    "(images that have a mask in MASKS are left out)")
-    p.add_argument("--mode", choices=("semi", "supervised"), default="semi",
-                   help="U2PL semi-supervised (default; supervised when no --unlabeled) or "
-                   "supervised only")
+    p.add_argument("--mode", choices=TRAIN_MODES, default="semi",
+                   help="semi: U2PL (default; supervised when no --unlabeled); unimatch: "
+                   "weak-to-strong consistency with feature perturbation; supervised only")
     p.add_argument("--preset", choices=("fast", "accurate"), default="fast",
                    help="model size: fast (ResNet-18, CPU) or accurate (ResNet-50, GPU)")
     p.add_argument("--decoder", choices=DECODERS, default=None,
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     labeled, validation = _labeled_and_heldout(args, config.profile)
     unlabeled = []
-    if args.unlabeled is not None and config.mode == "semi":
+    if args.unlabeled is not None and config.semi:
         unlabeled = load_unlabeled_folder(args.unlabeled, profile=config.profile,
                                           exclude={t.name for t in labeled + validation})
     out: Path = args.out

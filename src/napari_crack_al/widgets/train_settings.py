@@ -144,6 +144,7 @@ class TrainSettingsMixin:
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(list(TRAIN_MODES))
         self.mode_combo.setToolTip("semi: also learns from the images not annotated yet (U2PL); "
+                                   "unimatch: the same with weak-to-strong consistency; "
                                    "supervised: from the accepted masks only (faster)")
         self.strategy_combo = QComboBox()
         self.strategy_combo.addItems(list(STRATEGIES))

@@ -290,7 +290,7 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
     train_names = [n for n in train_names if n in masks]
     heldout = [n for n in heldout if n in masks]
     unlabeled_names = unlabeled_candidates(project)
-    semi = config.train.mode == "semi"
+    semi = config.train.semi
     to_load = train_names + heldout + (unlabeled_names if semi else [])
     loaded: dict[str, Any] = {}
     for i, (name, item) in enumerate(load_images(project, to_load, masks=masks, profile=profile)):

@@ -99,7 +99,8 @@ class CrackSegmenter(nn.Module):
             if head is not None:
                 _init_module(head)
 
-    def forward(self, x: torch.Tensor, with_features: bool = False) -> SegmenterOutput:
+    def forward(self, x: torch.Tensor, with_features: bool = False,
+                feature_dropout: float = 0.0) -> SegmenterOutput:
         """Segment ``x``.
 
         Parameters
@@ -108,6 +109,9 @@ class CrackSegmenter(nn.Module):
             (B, in_channels, H, W) normalised images, any H and W (>= 32 recommended).
         with_features : bool
             Also compute the representation features (for the contrastive loss).
+        feature_dropout : float
+            Channel dropout on every encoder stage before the decoder (the feature
+            perturbation stream of weak-to-strong training; applied in any mode).
 
         Returns
         -------
@@ -122,6 +126,8 @@ class CrackSegmenter(nn.Module):
         if self.prior is not None:
             x = torch.cat([x, self.prior(x)], dim=1)
         stages = self.encoder(x, with_stem=True)  # a call, so forward hooks see it
+        if feature_dropout > 0:
+            stages = [F.dropout2d(s, feature_dropout, training=True) for s in stages]
         head_in, rep_in = self.decoder(x, stages)
         logits = self.classifier(head_in)
         if logits.shape[-2:] != size:

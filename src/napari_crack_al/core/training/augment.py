@@ -35,6 +35,7 @@ __all__ = [
     "cutmix_box",
     "cutmix_masks",
     "apply_cutmix",
+    "strong_photometric",
 ]
 
 logger = logging.getLogger(__name__)
@@ -248,3 +249,42 @@ def apply_cutmix(tensor: torch.Tensor, mask: torch.Tensor | None) -> torch.Tenso
     if tensor.ndim == 4:
         m = m[:, None]
     return torch.where(m.bool(), partner, tensor)
+
+
+def strong_photometric(images: torch.Tensor, rng: np.random.Generator, *,
+                       strength: float = 0.5, ignore: torch.Tensor | None = None) -> torch.Tensor:
+    """A strong photometric view of normalised images (the "strong" view of weak-to-strong training).
+
+    Per image: gain ``U(1 - s, 1 + s)``, offset ``U(-s, s)``, Gaussian noise of standard
+    deviation ``U(0, s / 2)``, and with probability 0.5 a 3x3 box blur. Geometry is not
+    changed, so pseudo labels stay aligned. Ignored pixels keep their value (0).
+
+    Parameters
+    ----------
+    images : Tensor
+        ``(B, C, H, W)`` normalised images.
+    rng : numpy.random.Generator
+        Source of the per-image parameters and of the noise seed.
+    strength : float
+        ``s`` above, in [0, 1].
+    ignore : Tensor, optional
+        ``(B, H, W)`` bool, pixels to leave untouched.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    b = images.shape[0]
+    s = float(strength)
+    gain = torch.from_numpy(rng.uniform(1 - s, 1 + s, b)).to(images).view(b, 1, 1, 1)
+    offset = torch.from_numpy(rng.uniform(-s, s, b)).to(images).view(b, 1, 1, 1)
+    sigma = torch.from_numpy(rng.uniform(0, s / 2, b)).to(images).view(b, 1, 1, 1)
+    gen = torch.Generator(device="cpu").manual_seed(int(rng.integers(2**31)))
+    noise = torch.randn(images.shape, generator=gen).to(images)
+    out = images * gain + offset + sigma * noise
+    blur = torch.from_numpy(rng.random(b) < 0.5).to(images.device)
+    if bool(blur.any()):
+        blurred = F.avg_pool2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+        out = torch.where(blur.view(b, 1, 1, 1), blurred, out)
+    if ignore is not None:
+        out = torch.where(ignore[:, None].to(out.device), images, out)
+    return out

@@ -14,9 +14,11 @@ from ..config_io import ConfigIO
 from ..errors import ConfigError
 from ..normalize import DEFAULT_PROFILE, PROFILE_MODES
 
-__all__ = ["TrainConfig", "TRAIN_MODES", "DEVICES", "PROFILES", "PRESET_NAMES", "SAVE_WHICH"]
+__all__ = ["TrainConfig", "TRAIN_MODES", "SEMI_MODES", "DEVICES", "PROFILES", "PRESET_NAMES", "SAVE_WHICH"]
 
-TRAIN_MODES = ("semi", "supervised")
+TRAIN_MODES = ("semi", "supervised", "unimatch")
+#: The modes that learn from unlabelled images: U2PL ("semi") and weak-to-strong consistency.
+SEMI_MODES = ("semi", "unimatch")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PROFILES = PROFILE_MODES
 PRESET_NAMES = ("fast", "accurate")
@@ -37,9 +39,13 @@ class TrainConfig(ConfigIO):
 
     Parameters
     ----------
-    mode : {"semi", "supervised"}
-        U2PL semi-supervised (student + EMA teacher, pseudo labels, contrastive)
-        or supervised only (the unlabeled images are not used).
+    mode : {"semi", "supervised", "unimatch"}
+        U2PL semi-supervised (student + EMA teacher, pseudo labels, contrastive),
+        supervised only (the unlabeled images are not used), or ``"unimatch"``:
+        weak-to-strong consistency with a feature-perturbation stream (UniMatch-style:
+        the EMA teacher's pseudo labels from the weak view train the student on a strong
+        photometric + CutMix view and on the weak view with dropout on its encoder
+        features).
     preset : {"fast", "accurate"}
         Model preset (see :data:`napari_crack_al.core.model.PRESETS`).
     decoder : str or None
@@ -78,6 +84,10 @@ class TrainConfig(ConfigIO):
         supervised until the teacher's held-out F1 (without held-out images: its F1 on
         the labelled crops it trains on) reaches this; checked from the end of the
         warm-up on. A warm start is trusted at once.
+    strong_strength : float
+        Strength of the strong photometric view (``"unimatch"``), in [0, 1].
+    feature_dropout : float
+        Channel dropout on the encoder features of the perturbed stream (``"unimatch"``).
     calibrated_pseudo_labels : bool
         Cut the teacher's crack probability at the model's calibrated threshold (the
         warm start's, or the one calibrated when the gate opened) instead of 0.5.
@@ -167,6 +177,8 @@ class TrainConfig(ConfigIO):
     unsup_ramp: float = 0.2
     semi_entry_f1: float = 0.5
     calibrated_pseudo_labels: bool = True
+    strong_strength: float = 0.5
+    feature_dropout: float = 0.5
     use_contrastive: bool = True
     contrastive_weight: float = 0.1
     aux_weight: float = 0.4
@@ -243,6 +255,8 @@ class TrainConfig(ConfigIO):
         number("unsup_weight", 0.0)
         number("unsup_ramp", 0.0, 1.0)
         number("semi_entry_f1", 0.0, 1.0)
+        number("strong_strength", 0.0, 1.0)
+        number("feature_dropout", 0.0, 1.0, high_open=True)
         number("contrastive_weight", 0.0)
         number("aux_weight", 0.0)
         number("drop_start", 0.0, 100.0)
@@ -282,7 +296,7 @@ class TrainConfig(ConfigIO):
     @property
     def semi(self) -> bool:
         """Whether the semi-supervised losses are used."""
-        return self.mode == "semi"
+        return self.mode in SEMI_MODES
 
     # ------------------------------------------------------------------ (de)serialisation
     @classmethod

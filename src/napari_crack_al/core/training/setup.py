@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import TrainConfig
+from .config import SEMI_MODES, TrainConfig
 from .data import BatchSampler, TrainingImage
 from .ema import EMATeacher
 from .schedule import LRSchedule
@@ -77,7 +77,8 @@ class TrainingRun:
     ----------
     config : TrainConfig
     mode : str
-        ``"semi"`` or ``"supervised"`` (semi without unlabelled images is supervised).
+        ``"semi"`` (U2PL), ``"unimatch"`` or ``"supervised"`` (a semi mode without
+        unlabelled images is supervised).
     device : torch.device
     model_config : ModelConfig
     student : CrackSegmenter
@@ -131,7 +132,7 @@ class TrainingRun:
     @property
     def semi(self) -> bool:
         """Whether the run uses the unlabelled images."""
-        return self.mode == "semi"
+        return self.mode in SEMI_MODES
 
     @property
     def use_contrastive(self) -> bool:
@@ -225,7 +226,7 @@ def prepare_run(config: TrainConfig, labeled: Sequence[TrainingImage],
 
     device = select_device(config.device)
     use_amp = bool(config.amp and device.type == "cuda")
-    mode = "semi" if config.mode == "semi" and len(unlabeled) > 0 else "supervised"
+    mode = config.mode if config.mode in SEMI_MODES and len(unlabeled) > 0 else "supervised"
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     contrastive_generator = torch.Generator().manual_seed(config.seed + 1)
@@ -233,7 +234,7 @@ def prepare_run(config: TrainConfig, labeled: Sequence[TrainingImage],
     student.to(device)
     student.train()
     # a warm start continues U2PL at once; from scratch, the gate (.gate) opens the phase
-    semi_start = 0 if mode == "semi" and warm is not None else total
+    semi_start = 0 if mode in SEMI_MODES and warm is not None else total
     teacher = EMATeacher(student, max_decay=config.ema_max_decay,
                          warmup=semi_start, resume=warm is not None)
     optimizer = torch.optim.SGD(
@@ -257,7 +258,7 @@ def prepare_run(config: TrainConfig, labeled: Sequence[TrainingImage],
         else 0.5,
         labeled_sampler=BatchSampler(len(labeled), config.batch_size, rng),
         unlabeled_sampler=BatchSampler(len(unlabeled), config.unlabeled_batch_size, rng)
-        if mode == "semi" else None,
+        if mode in SEMI_MODES else None,
         rng=rng, contrastive_generator=contrastive_generator,
         memory=ContrastiveMemory(model_config.num_classes, config.memory_size)
         if use_contrastive else None,

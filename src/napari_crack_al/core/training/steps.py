@@ -4,6 +4,8 @@
 * :func:`semi_losses` — U2PL: one teacher forward on the unlabelled batch (pseudo
   labels, probabilities, features), CutMix, one student forward on labelled + mixed
   unlabelled images, then supervised + unsupervised (+ contrastive) losses;
+* :func:`unimatch_losses` — weak-to-strong consistency: the same pseudo labels learnt
+  on a strong (photometric + CutMix) view and on a feature-perturbed weak view;
 * :func:`apply_gradients` — a finite-loss check, backward and the SGD step;
 * :func:`set_learning_rate` — the schedule's rate on every parameter group.
 
@@ -22,8 +24,8 @@ from .data import TrainingImage, make_batch
 from .setup import TrainingRun
 
 __all__ = ["FEATURE_STRIDE", "LossTerms", "TrainingDivergedError", "LabeledBatch",
-           "batch_f1", "draw_labeled", "supervised_losses", "semi_losses", "apply_gradients",
-           "set_learning_rate"]
+           "batch_f1", "draw_labeled", "supervised_losses", "semi_losses", "unimatch_losses",
+           "apply_gradients", "set_learning_rate"]
 
 FEATURE_STRIDE = 4  # representation features are at 1/4 resolution
 
@@ -172,6 +174,56 @@ def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingI
                                      generator=run.contrastive_generator)
             total = total + c.contrastive_weight * contr
     return LossTerms(total=total, sup=sup, unsup=unsup, contrastive=contr,
+                     labelled_f1=batch_f1(logits_l.detach().float(), batch.y))
+
+
+def unimatch_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingImage],
+                    step: int) -> LossTerms:
+    """Losses of a weak-to-strong step with a feature-perturbation stream (UniMatch-style).
+
+    The EMA teacher labels the weakly augmented unlabelled batch (pseudo labels cut at the
+    calibrated threshold, class-wise entropy drop as in U2PL); the student learns them on
+    (a) a strong view — :func:`~.augment.strong_photometric` then CutMix, forwarded with
+    the labelled batch — and (b) the weak view with channel dropout on its encoder
+    features (``feature_dropout``). The two unsupervised terms are averaged.
+    """
+    from .augment import strong_photometric
+    from .losses import unsupervised_loss
+
+    c = run.config
+    progress = run.progress(step)
+    weight = run.unsup_weight(step)
+    cut = run.pseudo_threshold if c.calibrated_pseudo_labels else 0.5
+    assert run.unlabeled_sampler is not None
+    with run.autocast():
+        x_np, t_np = make_batch(unlabeled, run.unlabeled_sampler.next(), run.rng, crack_prob=0.0,
+                                **_augment_kwargs(run))
+        x_w = _to_device(run, x_np, torch.float32)
+        ign = _to_device(run, t_np == IGNORE_INDEX, torch.bool)
+        with torch.no_grad():
+            prob = torch.softmax(run.teacher.module(x_w).logits.float(), dim=1)
+        box = cutmix_masks(x_w.shape[0], x_w.shape[2], x_w.shape[3], run.rng,
+                           prob=c.cutmix_prob, align=FEATURE_STRIDE)
+        box_t = None if box is None else torch.from_numpy(box).to(run.device)
+        x_s = apply_cutmix(strong_photometric(x_w, run.rng, strength=c.strong_strength,
+                                              ignore=ign), box_t)
+        b_l = batch.x.shape[0]
+        out = run.student(torch.cat([batch.x, x_s]))
+        logits_l, logits_s = out.logits[:b_l], out.logits[b_l:]
+        aux_l = None if out.aux_logits is None else out.aux_logits[:b_l]
+        sup = _labeled_terms(run, logits_l, aux_l, batch.y)
+        total, unsup = sup, None
+        if weight > 0:
+            logits_fp = run.student(x_w, feature_dropout=c.feature_dropout).logits
+            kw = dict(drop_start=c.drop_start, drop_per_class=c.drop_per_class,
+                      crack_threshold=cut)
+            strong = unsupervised_loss(logits_s.float(), apply_cutmix(prob, box_t), progress,
+                                       ignore_mask=apply_cutmix(ign, box_t), **kw)
+            perturbed = unsupervised_loss(logits_fp.float(), prob, progress, ignore_mask=ign,
+                                          **kw)
+            unsup = 0.5 * (strong + perturbed)
+            total = total + weight * unsup
+    return LossTerms(total=total, sup=sup, unsup=unsup,
                      labelled_f1=batch_f1(logits_l.detach().float(), batch.y))
 
 

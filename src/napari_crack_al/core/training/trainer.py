@@ -53,6 +53,7 @@ from .steps import (
     semi_losses,
     set_learning_rate,
     supervised_losses,
+    unimatch_losses,
 )
 from .validation import HeldOut, HeldOutResult, worse_beyond_noise
 
@@ -144,7 +145,8 @@ def _one_step(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[Tr
     lr = set_learning_rate(run, step)
     batch = draw_labeled(run, labeled)
     if run.in_semi_phase(step):
-        losses = semi_losses(run, batch, unlabeled, step)
+        semi_step = unimatch_losses if run.mode == "unimatch" else semi_losses
+        losses = semi_step(run, batch, unlabeled, step)
     else:
         losses = supervised_losses(run, batch)
     apply_gradients(run, losses, step)
@@ -307,10 +309,10 @@ def _begin(config: TrainConfig, labeled: list[TrainingImage], unlabeled: list[Tr
     warm = load_warm_start(init) if init is not None else None
     budget = None
     if config.seconds is not None:
-        share = 1.0 if config.mode != "semi" or not unlabeled else (0.0 if warm else 0.1)
+        share = 1.0 if not config.semi or not unlabeled else (0.0 if warm else 0.1)
         budget = StepBudget(config.seconds, warmup_share=share)
     run = prepare_run(config, labeled, unlabeled, warm, config.iterations)
-    if config.mode == "semi" and run.mode == "supervised":
+    if config.semi and run.mode == "supervised":
         yield MessageEvent("no unlabeled images: training supervised only")
     amp = " with mixed precision" if run.scaler.is_enabled() else ""
     yield MessageEvent(f"device: {describe_device(run.device)}{amp}")
