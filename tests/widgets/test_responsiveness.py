@@ -27,7 +27,7 @@ torch.set_num_threads(1)
 
 PLUGIN = "napari-crack-al"
 TICK_MS = 10
-MAX_STALL_S = 0.25
+MAX_STALL_S = 1.0  # a sanity bound: benchmarks/bench_ui_responsiveness.py measures the stalls
 ITERATIONS = 8
 
 
