@@ -35,8 +35,8 @@ from ..config_io import ConfigIO
 from ..errors import ConfigError
 from ..normalize import robust_stats
 
-__all__ = ["DetectorConfig", "Detection", "ridge_response", "detection_from_response",
-           "detect_cracks"]
+__all__ = ["DetectorConfig", "Detection", "flatten_background", "ridge_response",
+           "detection_from_response", "detect_cracks"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ class Detection:
     score: np.ndarray
 
 
-def _flatten(image: np.ndarray, valid: np.ndarray, background_sigma: float) -> np.ndarray:
+def flatten_background(image: np.ndarray, valid: np.ndarray,
+                       background_sigma: float) -> np.ndarray:
     """Robust unit-scale image with its slowly varying background removed (invalid: 0)."""
     med, scale = robust_stats(image, valid)
     z = np.where(valid, (image - med) / scale, 0.0).astype(np.float32)
@@ -153,7 +154,7 @@ def ridge_response(image: np.ndarray, valid: np.ndarray | None = None,
     if img.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {img.shape}")
     ok = np.ones(img.shape, bool) if valid is None else np.asarray(valid, dtype=bool)
-    flat = _flatten(img, ok, cfg.background_sigma)
+    flat = flatten_background(img, ok, cfg.background_sigma)
     resp = sato(flat, sigmas=cfg.sigmas, black_ridges=True, mode="reflect").astype(np.float32)
     resp[~ok] = 0.0
     med, spread = robust_stats(resp, ok)
