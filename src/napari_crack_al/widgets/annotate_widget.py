@@ -40,6 +40,7 @@ from .shortcuts import (
     bind_shortcuts,
     tooltip_with_key,
 )
+from .trace_box import CrackToolsBox
 from .worker import BackgroundJob, JobOutcome
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -257,6 +258,8 @@ class AnnotateWidget(QWidget):
         layout.addLayout(nav)
         layout.addLayout(edit)
         layout.addLayout(form)
+        self.crack_tools = CrackToolsBox(self.session)
+        layout.addWidget(self.crack_tools)
         layout.addWidget(clean_box)
         layout.addWidget(measure_box)
         layout.addStretch(1)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from napari.layers import Image, Labels
 
     from ..core.project import ImageRecord
+    from .trace_tools import TraceTool
 
 __all__ = [
     "AnnotationSession",
@@ -140,6 +141,7 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         self._replacing = False
         self._closed_viewer = False
         self._first_job = None
+        self._trace_tool = None
         viewer.layers.events.removed.connect(self._on_layer_removed)
         qt_window = getattr(getattr(viewer, "window", None), "_qt_window", None)
         if qt_window is not None:
@@ -156,6 +158,19 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
             if stored in PROFILE_MODES:
                 return str(stored)
         return DEFAULT_PROFILE
+
+    @property
+    def trace_tool(self) -> TraceTool:
+        """The trace and erase-crack modes of the mask layer (:mod:`.trace_tools`)."""
+        if self._trace_tool is None:
+            from .trace_tools import TraceTool
+
+            self._trace_tool = TraceTool(self)
+        return self._trace_tool
+
+    def mark_edited(self) -> None:
+        """Count an edit made outside napari's brush (an undoable ``data_setitem``)."""
+        self._on_paint()
 
     @property
     def record(self) -> ImageRecord | None:

@@ -18,7 +18,7 @@ from .session import get_session, unwrap_viewer
 
 __all__ = ["Shortcut", "SHORTCUTS", "NAPARI_KEYS", "bind_shortcuts", "key_text", "tooltip_with_key",
            "ACCEPT_KEY", "SKIP_KEY", "NEXT_KEY", "RETRAIN_KEY", "OVERLAY_KEY", "RESET_KEY", "CLEAR_KEY",
-           "CLEANUP_KEY"]
+           "CLEANUP_KEY", "TRACE_KEY", "ERASE_CRACK_KEY"]
 
 ACCEPT_KEY = "Shift-A"
 SKIP_KEY = "Shift-S"
@@ -28,6 +28,8 @@ OVERLAY_KEY = "Shift-O"
 RESET_KEY = "Shift-U"
 CLEAR_KEY = "Shift-C"
 CLEANUP_KEY = "Shift-K"
+TRACE_KEY = "Shift-T"
+ERASE_CRACK_KEY = "Shift-X"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut(RESET_KEY, "Reset the mask to the model's suggestion", _run("Reset to suggestion", _reset)),
     Shortcut(CLEAR_KEY, "Clear the mask", _run("Clear", _clear)),
     Shortcut(CLEANUP_KEY, "Clean up: remove specks, fill small holes", _run("Clean up", _cleanup)),
+    Shortcut(TRACE_KEY, "Trace mode on/off: click along a crack, Enter or double click ends it, Esc "
+             "drops the previewed part", _run("Trace", lambda s: s.trace_tool.toggle("trace"))),
+    Shortcut(ERASE_CRACK_KEY, "Erase-crack mode on/off: a click removes the crack segment under it, "
+             "Ctrl+click the whole crack", _run("Erase crack", lambda s: s.trace_tool.toggle("erase_crack"))),
 )
 
 #: napari's own keys that matter while annotating (not re-bound by the plugin).

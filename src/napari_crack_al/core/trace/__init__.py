@@ -5,7 +5,15 @@ napari-free: the widgets only translate clicks into calls of these functions.
 
 from __future__ import annotations
 
-from .path import DEFAULT_MARGIN, path_mask, path_width, trace_between, trace_cost
+from .path import (
+    DEFAULT_MARGIN,
+    measure_path,
+    path_mask,
+    path_width,
+    trace_between,
+    trace_cost,
+    trace_on_image,
+)
 from .plan import trace_plan
 from .segments import SNAP_RADIUS, crack_segments, segment_at
 
@@ -13,10 +21,12 @@ __all__ = [
     "DEFAULT_MARGIN",
     "SNAP_RADIUS",
     "crack_segments",
+    "measure_path",
     "path_mask",
     "path_width",
     "segment_at",
     "trace_between",
     "trace_cost",
+    "trace_on_image",
     "trace_plan",
 ]

@@ -6,9 +6,9 @@
 * :func:`trace_between` finds the minimal-cost 8-connected path between two points with
   scikit-image's ``route_through_array``, searching only a window around them (so a click
   costs the same on a 1024² or a 4096 x 2048 image);
-* :func:`path_width` estimates the crack's width across the path from the image (the
+* :func:`measure_path` estimates the crack's width across the path from the image (the
   run of dark pixels perpendicular to the path), with a fallback the caller chooses
-  (the brush size);
+  (the brush size), and moves the path onto the crack's centre line;
 * :func:`path_mask` rasterises a path at a width, for painting into a Labels layer.
 
 numpy + scikit-image; no torch, no napari.
@@ -22,12 +22,15 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["trace_cost", "trace_between", "path_width", "path_mask", "DEFAULT_MARGIN"]
+__all__ = ["trace_cost", "trace_between", "trace_on_image", "measure_path", "path_width",
+           "path_mask", "DEFAULT_MARGIN"]
 
 logger = logging.getLogger(__name__)
 
 #: Pixels searched around the bounding box of the two points.
 DEFAULT_MARGIN = 24
+#: Extra pixels around the search window whose filters feed its cost (the ridge filter's reach).
+_FILTER_PAD = 40
 _FLOOR = 0.02  # the cheapest pixel still costs this (a path never runs for free)
 
 
@@ -113,6 +116,31 @@ def trace_between(cost: np.ndarray, start: Sequence[float], end: Sequence[float]
     return np.asarray(path, dtype=np.int64) + np.asarray([r0, c0])
 
 
+def trace_on_image(image: np.ndarray, start: Sequence[float], end: Sequence[float], *,
+                   valid: np.ndarray | None = None, probability: np.ndarray | None = None,
+                   margin: int = DEFAULT_MARGIN) -> np.ndarray:
+    """:func:`trace_between` on the cost of a window of ``image`` around the two points.
+
+    The cost (:func:`trace_cost`) is computed only for the search window and a border the
+    ridge filter needs, so a click costs the same on any image size.
+
+    Returns
+    -------
+    ndarray
+        int (N, 2) the path in image coordinates.
+    """
+    img = np.asarray(image)
+    h, w = img.shape
+    a = (int(np.clip(round(float(start[0])), 0, h - 1)), int(np.clip(round(float(start[1])), 0, w - 1)))
+    b = (int(np.clip(round(float(end[0])), 0, h - 1)), int(np.clip(round(float(end[1])), 0, w - 1)))
+    r0, r1, c0, c1 = _window(a, b, (h, w), max(0, int(margin)) + _FILTER_PAD)
+    win = (slice(r0, r1), slice(c0, c1))
+    cost = trace_cost(img[win], None if valid is None else np.asarray(valid)[win],
+                      None if probability is None else np.asarray(probability)[win])
+    path = trace_between(cost, (a[0] - r0, a[1] - c0), (b[0] - r0, b[1] - c0), margin=margin)
+    return path + np.asarray([r0, c0])
+
+
 def _normals(path: np.ndarray) -> np.ndarray:
     """Unit normals of a pixel path (direction from the neighbours two steps away)."""
     p = path.astype(np.float64)
@@ -125,15 +153,16 @@ def _normals(path: np.ndarray) -> np.ndarray:
     return np.stack([-d[:, 1], d[:, 0]], axis=1)
 
 
-def path_width(image: np.ndarray, path: np.ndarray, *, fallback: float,
-               max_width: int = 15, valid: np.ndarray | None = None) -> float:
-    """The crack's width across ``path``: the median run of dark pixels perpendicular to it.
+def measure_path(image: np.ndarray, path: np.ndarray, *, fallback: float, max_width: int = 15,
+                 valid: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """The crack's width across ``path`` and the path moved onto the crack's centre line.
 
     The image is flattened (background removed, robust unit scale, as the detector
-    does); across each path pixel, the pixels darker than the local background by one
-    robust spread, contiguous with the path, are counted. Points without such a run
-    are left out; with fewer than a third of the points measured, ``fallback`` is
-    returned.
+    does); across each path pixel, the run of pixels darker than the local background by
+    one robust spread, contiguous with the path, is found: its length is the width there
+    and its middle the centre of the crack (a cheapest path may hug one edge of a wide
+    crack). The width is the median over the points where a run ends on both sides; with
+    fewer than a third of the points measured, ``fallback`` (and the path unchanged).
 
     Parameters
     ----------
@@ -150,14 +179,14 @@ def path_width(image: np.ndarray, path: np.ndarray, *, fallback: float,
 
     Returns
     -------
-    float
-        Width in pixels, at least 1.
+    (float, ndarray)
+        Width in pixels (at least 1) and the centred path (N, 2), int.
     """
     from ..detector.ridge import flatten_background
 
     path = np.asarray(path)
     if path.ndim != 2 or len(path) == 0:
-        return float(fallback)
+        return float(fallback), path
     img = np.asarray(image, dtype=np.float32)
     r0, r1, c0, c1 = _window(path.min(axis=0), path.max(axis=0), img.shape, max_width + 16)
     ok = (np.ones(img.shape, bool) if valid is None else np.asarray(valid, bool))[r0:r1, c0:c1]
@@ -167,10 +196,10 @@ def path_width(image: np.ndarray, path: np.ndarray, *, fallback: float,
     half = max_width // 2 + 1
     offsets = np.arange(-half, half + 1, dtype=np.float64)
     widths = []
-    for (r, c), n in zip(local, normals):
-        ys = r + offsets * n[0]
-        xs = c + offsets * n[1]
-        prof = ndimage.map_coordinates(flat, [ys, xs], order=1, mode="nearest")
+    centred = path.astype(np.float64).copy()
+    for k, ((r, c), n) in enumerate(zip(local, normals)):
+        prof = ndimage.map_coordinates(flat, [r + offsets * n[0], c + offsets * n[1]], order=1,
+                                       mode="nearest")
         dark = prof < -1.0
         if not dark[half]:
             continue
@@ -182,9 +211,19 @@ def path_width(image: np.ndarray, path: np.ndarray, *, fallback: float,
             right += 1
         if left > 0 and right < len(dark) - 1:  # the run ends on both sides: a width
             widths.append(right - left + 1)
+            centred[k] += ((left + right) / 2.0 - half) * n
     if len(widths) < max(1, len(path) // 3):
-        return float(fallback)
-    return float(max(1.0, np.median(widths)))
+        return float(fallback), path
+    h, w = img.shape
+    out = np.stack([np.clip(np.round(centred[:, 0]), 0, h - 1),
+                    np.clip(np.round(centred[:, 1]), 0, w - 1)], axis=1).astype(np.int64)
+    return float(max(1.0, np.median(widths))), out
+
+
+def path_width(image: np.ndarray, path: np.ndarray, *, fallback: float,
+               max_width: int = 15, valid: np.ndarray | None = None) -> float:
+    """The crack's width across ``path`` (see :func:`measure_path`)."""
+    return measure_path(image, path, fallback=fallback, max_width=max_width, valid=valid)[0]
 
 
 def path_mask(shape: tuple[int, int], path: np.ndarray, width: float) -> np.ndarray:
