@@ -8,7 +8,6 @@ from napari.utils._test_utils import read_only_mouse_event
 from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks
 from qtpy.QtCore import Qt
 
-from napari_crack_al.core.mask_io import write_mask
 from napari_crack_al.core.project import Project
 
 PLUGIN = "napari-crack-al"
