@@ -71,6 +71,52 @@ def _paint_truth(session, root: Path, fraction: float = 1.0) -> None:
     layer.events.paint()  # as a brush stroke does (the Annotate panel re-measures)
 
 
+def _trace_shot(viewer, app, session, root: Path, path: Path) -> None:
+    from napari_crack_al.core.mask_io import read_mask
+    from napari_crack_al.core.trace import trace_plan
+    from napari_crack_al.widgets.annotate_widget import clear_mask
+
+    truth = read_mask(root / "ground_truth" / f"{session.current_name}.png")
+    lines = sorted(trace_plan(truth, spacing=40), key=len, reverse=True)
+    if not lines or len(lines[0]) < 3:
+        print("no crack long enough for the trace picture", file=sys.stderr)
+        return
+    clear_mask(session)
+    tool = session.trace_tool
+    tool.set_mode("trace")
+    for point in lines[0][:-1]:
+        tool.click(point)
+    tool.preview(lines[0][-1])
+    _shot(viewer, app, path)
+    tool.set_mode(None)
+    clear_mask(session)
+
+
+def _erase_shot(viewer, app, session, root: Path, path: Path) -> None:
+    from scipy import ndimage
+
+    from napari_crack_al.core.mask_io import read_mask
+    from napari_crack_al.core.trace import crack_segments
+
+    mask = np.asarray(session.labels_layer.data) > 0
+    truth = ndimage.binary_dilation(read_mask(root / "ground_truth" / f"{session.current_name}.png"),
+                                    iterations=3)
+    seg = crack_segments(mask)
+    labels, counts = np.unique(seg[(seg > 0) & ~truth], return_counts=True)
+    if labels.size == 0:  # no false crack: drop the largest segment for the picture
+        labels, counts = np.unique(seg[seg > 0], return_counts=True)
+    if labels.size == 0:
+        print("no suggested crack for the erase picture", file=sys.stderr)
+        return
+    target = np.argwhere(seg == labels[int(np.argmax(counts))])[0]
+    tool = session.trace_tool
+    tool.set_mode("erase_crack")
+    tool.click(tuple(target))
+    _shot(viewer, app, path)
+    session.labels_layer.undo()
+    tool.set_mode(None)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
@@ -102,6 +148,11 @@ def main() -> int:
         session = project_w.session
         _wait(app, lambda: "Detecting" not in train.device_label.text(), 120, "the device")
 
+        # 0. a new project: the training-free detector's first suggestion, before any model
+        _wait(app, lambda: session.mask_source == "suggestion", 120, "the first suggestion")
+        _wait(app, lambda: not session.first_suggestions_running, 600, "the first suggestions")
+        _shot(viewer, app, args.out / "first-suggestion.png")
+
         # 1. annotating: a crack being painted, its measurements on the right
         _paint_truth(session, root, fraction=0.6)
         _wait(app, lambda: annotate.summary is not None and annotate.summary.n_cracks > 0, 30, "measurements")
@@ -113,9 +164,13 @@ def main() -> int:
             session.accept_and_next()
         _pump(app)
 
+        # 1b. trace mode: two clicks along a crack painted, the next piece previewed
+        _trace_shot(viewer, app, session, root, args.out / "trace.png")
+
         # 2. a round in progress: Retrain & suggest next, the panel's progress and losses
         _raise_tab(train)
         train.device_combo.setCurrentText("auto")
+        train.seconds_spin.setValue(0)  # a fixed number of steps for the pictures
         train.iterations_spin.setValue(args.iterations)
         job = train.retrain()
         if job is None:
@@ -138,6 +193,9 @@ def main() -> int:
         _wait(app, lambda: annotate.summary is not None, 30, "measurements")
         _shot(viewer, app, args.out / "suggestion-no-overlay.png")
         session.set_overlay_visible(True)
+
+        # 3b. erase crack: a suggested segment dropped with one click
+        _erase_shot(viewer, app, session, root, args.out / "erase-crack.png")
 
         # 4. export
         _raise_tab(export)

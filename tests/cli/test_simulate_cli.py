@@ -107,3 +107,32 @@ def test_rerun_needs_force(compared, sample, capsys):
     rows = read_curve_csv(out / "curve.csv")
     assert [(r["strategy"], r["round"]) for r in rows] == [("random", 0)]
     assert (out / "selected.csv").read_text().splitlines()[0] == "round,image"
+
+
+def test_options_that_would_override_each_other_are_refused(sample, tmp_path, capsys):
+    base = ["simulate", str(sample / "images"), str(sample / "ground_truth"), "--out",
+            str(tmp_path / "o"), *FAST]
+    for extra, words in ((["--arms", "random-supervised", "--compare", "random"], "--arms or --compare"),
+                         (["--arms", "random-supervised", "--mode", "semi"], "--arms or --mode"),
+                         (["--compare", "random,hybrid", "--strategy", "kcenter"],
+                          "--compare or --strategy"),
+                         (["--modes", "semi,supervised", "--mode", "semi"], "--modes or --mode")):
+        assert main([*base, *extra]) == 2, extra
+        assert words in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    # MASKS == IMAGES: every image would be its own mask
+    assert main(["simulate", str(sample / "images"), str(sample / "images"), "--out",
+                 str(tmp_path / "o"), *FAST]) == 2
+    assert "is the image folder" in capsys.readouterr().err
+
+
+def test_full_is_honoured_beside_arms():
+    from napari_crack_al.core.active.simulation_config import SimulationConfig
+    from napari_crack_al.core.training.config import TrainConfig
+
+    cfg = SimulationConfig(train=TrainConfig(), arm_list=("random-supervised",),
+                           full_reference=True)
+    assert [a.name for a in cfg.arms] == ["random-supervised", "full"]
+    cfg = SimulationConfig(train=TrainConfig(), arm_list=("full", "random-supervised"),
+                           full_reference=True)
+    assert [a.name for a in cfg.arms] == ["full", "random-supervised"]

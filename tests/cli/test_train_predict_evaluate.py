@@ -270,3 +270,11 @@ def test_train_argument_errors(dataset, tmp_path, capsys):
         main([*base, "--encoder-weights", str(tmp_path / "resnet18.pth")])
     assert info.value.code == 2 and "resnet18.pth does not exist" in capsys.readouterr().err
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_train_refuses_masks_in_the_image_folder(dataset, tmp_path, capsys):
+    images = dataset / "train" / "images"
+    assert main(["train", str(images), str(images), "--out", str(tmp_path / "m.pt"),
+                 *TRAIN_ARGS]) == 2
+    assert "is the image folder; the masks must be in a folder of their own" in \
+        capsys.readouterr().err

@@ -78,20 +78,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="images annotated after each round (default 5)")
     p.add_argument("--rounds", type=_int_at_least(1), default=4,
                    help="training rounds per arm (default 4)")
-    p.add_argument("--strategy", choices=SIM_STRATEGIES, default="hybrid",
+    p.add_argument("--strategy", choices=SIM_STRATEGIES, default=None,
                    help="selection strategy of a single arm (default hybrid; 'full' = every "
                    "training image, supervised)")
     p.add_argument("--compare", metavar="S1,S2,...",
                    type=_name_list(SIM_STRATEGIES, "strategies"), default=None,
                    help="run several strategies with the same seed, budget and validation "
-                   "split (overrides --strategy)")
-    p.add_argument("--mode", choices=TRAIN_MODES, default="semi",
+                   "split (not with --strategy)")
+    p.add_argument("--mode", choices=TRAIN_MODES, default=None,
                    help="training mode of every arm (default semi)")
     p.add_argument("--modes", metavar="M1,M2", type=_name_list(TRAIN_MODES, "modes"),
-                   default=None, help="several modes, e.g. semi,supervised (overrides --mode)")
+                   default=None, help="several modes, e.g. semi,supervised (not with --mode)")
     p.add_argument("--arms", metavar="A1,A2,...", type=_arm_list, default=None,
                    help="explicit arms STRATEGY-MODE or full, e.g. random-supervised,"
-                   "hybrid-semi,full (overrides --compare/--modes)")
+                   "hybrid-semi,full (not with --compare, --modes, --strategy or --mode; --full "
+                   "adds the full arm)")
     p.add_argument("--full", action="store_true",
                    help="add the full-supervision reference arm (every training image, "
                    "supervised, same iterations per round)")
@@ -141,6 +142,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check_exclusive(args: argparse.Namespace) -> None:
+    """Refuse options that another option would silently override."""
+    from ..core.errors import ConfigError
+
+    clashes = [("--arms", args.arms, "--compare", args.compare),
+               ("--arms", args.arms, "--modes", args.modes),
+               ("--arms", args.arms, "--strategy", args.strategy),
+               ("--arms", args.arms, "--mode", args.mode),
+               ("--compare", args.compare, "--strategy", args.strategy),
+               ("--modes", args.modes, "--mode", args.mode)]
+    for a, va, b, vb in clashes:
+        if va is not None and vb is not None:
+            raise ConfigError(f"give {a} or {b}, not both ({a} decides what {b} would)")
+
+
 def build_config(args: argparse.Namespace):  # noqa: ANN201
     """The :class:`SimulationConfig` described by parsed arguments."""
     from ..core.active.simulate import SimulationConfig
@@ -166,8 +182,9 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
         overrides["encoder_weights"] = str(args.encoder_weights)
     train = TrainConfig.from_preset(args.preset, **overrides)
     held = {} if args.heldout_fraction is None else {"heldout_fraction": args.heldout_fraction}
-    strategies = args.compare if args.compare is not None else (args.strategy,)
-    modes = args.modes if args.modes is not None else (args.mode,)
+    _check_exclusive(args)
+    strategies = args.compare if args.compare is not None else (args.strategy or "hybrid",)
+    modes = args.modes if args.modes is not None else (args.mode or "semi",)
     return SimulationConfig(train=train, strategies=tuple(strategies), modes=tuple(modes),
                             initial=args.initial, per_round=args.per_round, rounds=args.rounds,
                             seed=args.seed, tile=args.tile, overlap=min(64, args.tile // 4),

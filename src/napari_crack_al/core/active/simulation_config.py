@@ -138,9 +138,12 @@ class SimulationConfig:
     @property
     def arms(self) -> list[Arm]:
         """The arms in run order: ``arm_list`` if given, else every (strategy, mode), then
-        the full reference once."""
+        the full reference once (also after ``arm_list`` with ``full_reference``)."""
         if self.arm_list:
-            return [parse_arm(name) for name in self.arm_list]
+            arms = [parse_arm(name) for name in self.arm_list]
+            if self.full_reference and FULL_STRATEGY not in self.arm_list:
+                arms.append(Arm(FULL_STRATEGY, "supervised"))
+            return arms
         out = [Arm(s, m) for s in self.strategies if s != FULL_STRATEGY for m in self.modes]
         if self.full_reference or FULL_STRATEGY in self.strategies:
             out.append(Arm(FULL_STRATEGY, "supervised"))

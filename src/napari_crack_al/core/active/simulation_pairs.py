@@ -26,8 +26,9 @@ def pair_folders(images_dir: str | Path, masks_dir: str | Path) -> list[Pair]:
     """
     from ..errors import ImageReadError
     from ..range_io import list_images
-    from ..training.data import list_images_as_masks, pair_by_stem
+    from ..training.data import check_mask_folder, list_images_as_masks, pair_by_stem
 
+    check_mask_folder(images_dir, masks_dir)
     images = list_images(images_dir)
     if not images:
         raise ImageReadError(images_dir, "no images found (supported: .png, .tif, .tiff, .npy)")

@@ -31,6 +31,7 @@ __all__ = [
     "pair_by_stem",
     "load_labeled_folder",
     "load_unlabeled_folder",
+    "check_mask_folder",
     "BatchSampler",
     "make_batch",
     "stable_key",
@@ -181,6 +182,7 @@ def load_labeled_folder(images_dir: str | Path, masks_dir: str | Path, *, profil
     InputError
         Missing or empty folders, unpaired names, unreadable files, size mismatches.
     """
+    check_mask_folder(images_dir, masks_dir)
     images = list_images(images_dir)
     if not images:
         raise ImageReadError(images_dir, "no images found (supported: .png, .tif, .tiff, .npy)")
@@ -191,6 +193,19 @@ def load_labeled_folder(images_dir: str | Path, masks_dir: str | Path, *, profil
     out = [load_training_image(i, m, profile=profile) for i, m in pairs]
     logger.info("loaded %d labelled images from %s", len(out), images_dir)
     return out
+
+
+def check_mask_folder(images_dir: str | Path, masks_dir: str | Path) -> None:
+    """Refuse a mask folder that is the image folder (every image would be its own mask).
+
+    Raises
+    ------
+    MaskError
+        Naming the folder.
+    """
+    if Path(images_dir).expanduser().resolve() == Path(masks_dir).expanduser().resolve():
+        raise MaskError(masks_dir, "is the image folder; the masks must be in a folder of their "
+                                   "own (same file names as the images)")
 
 
 def list_images_as_masks(folder: str | Path) -> list[Path]:
