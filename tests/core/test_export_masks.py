@@ -273,3 +273,16 @@ def test_invalid_options(project, tmp_path):
         export_masks(project, tmp_path / "out", pixel_size_mm=0)
     assert not (tmp_path / "out").exists() or _listing(tmp_path / "out") == {}
     assert MaskExportConfig(fmt="TIFF").fmt == "tif"
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path):
+    from napari_crack_al.core.export.csv_util import read_csv, write_csv
+
+    names = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "road-1", "'=kept"]
+    path = write_csv(tmp_path / "t.csv", [{"image": n, "value": -1.5} for n in names],
+                     ("image", "value"))
+    text = path.read_text(encoding="utf-8")
+    for line in text.splitlines()[1:5]:
+        assert line.startswith("'") or line.startswith("\"'"), line
+    assert "\n-1.5" not in text and ",-1.5" in text  # numbers stay numbers
+    assert [row["image"] for row in read_csv(path)] == names  # names round-trip

@@ -5,6 +5,11 @@ UTF-8, comma separated, ``\\n`` line ends, a header row, empty cell for a missin
 value (None or NaN), ``true``/``false`` for booleans, enum members as their value,
 floats with up to :data:`FLOAT_DIGITS` significant digits. The file is written
 atomically (temporary file, fsync, rename), so a reader never sees half a table.
+
+Text cells that a spreadsheet would run as a formula — starting with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return (an image called ``=HYPERLINK(...).png``) —
+are written with a leading ``'`` (OWASP's advice against CSV injection);
+:func:`read_csv` removes it again, so names round-trip.
 """
 
 from __future__ import annotations
@@ -21,12 +26,35 @@ from typing import Any
 from ..atomic import atomic_write_bytes
 from ..errors import ExportError, InputError
 
-__all__ = ["FLOAT_DIGITS", "format_cell", "csv_text", "write_csv", "read_csv"]
+__all__ = ["FLOAT_DIGITS", "FORMULA_STARTS", "neutralise", "format_cell", "csv_text", "write_csv",
+           "read_csv"]
 
 logger = logging.getLogger(__name__)
 
 #: Significant digits of floating-point cells.
 FLOAT_DIGITS = 7
+#: First characters that make a spreadsheet read a text cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula.
+
+    A text that already starts with ``'`` before such a character gets one more, so
+    that :func:`read_csv` gives every text back unchanged.
+    """
+    if text.startswith(FORMULA_STARTS) or (text.startswith("'") and text != _restore(text)):
+        return "'" + text
+    return text
+
+
+def _restore(text: str) -> str:
+    """Undo :func:`neutralise`."""
+    body = text[1:]
+    if text.startswith("'") and (body.startswith(FORMULA_STARTS) or
+                                 (body.startswith("'") and _restore(body) != body)):
+        return body
+    return text
 
 
 def format_cell(value: Any) -> str:
@@ -38,7 +66,7 @@ def format_cell(value: Any) -> str:
     if isinstance(value, enum.Enum):
         return format_cell(value.value)
     if isinstance(value, Path):
-        return value.as_posix()
+        return neutralise(value.as_posix())
     if isinstance(value, int):
         return str(value)
     kind = getattr(getattr(value, "dtype", None), "kind", None)
@@ -53,7 +81,7 @@ def format_cell(value: Any) -> str:
         if math.isinf(number):
             return "inf" if number > 0 else "-inf"
         return format(number, f".{FLOAT_DIGITS}g")
-    return str(value)
+    return neutralise(str(value))
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -77,13 +105,16 @@ def csv_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    # the minimal quoting does not quote a lone carriage return (not in the line terminator)
+    quoting_all = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(list(columns))
     known = set(columns)
     for row in rows:
         extra = set(row) - known
         if extra:
             raise ValueError(f"row has keys that are not columns: {sorted(extra)}")
-        writer.writerow([format_cell(row.get(col)) for col in columns])
+        cells = [format_cell(row.get(col)) for col in columns]
+        (quoting_all if any("\r" in c for c in cells) else writer).writerow(cells)
     return buf.getvalue()
 
 
@@ -131,11 +162,13 @@ def read_csv(path: str | Path, *, error: type[InputError] = InputError) -> list[
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as fh:  # keep \r inside quoted cells
+            text = fh.read()
     except FileNotFoundError as exc:
         raise error(path, "file does not exist") from exc
     except UnicodeDecodeError as exc:
         raise error(path, "is not a UTF-8 text table") from exc
     except OSError as exc:
         raise error(path, f"cannot read the table ({exc.strerror or exc})") from exc
-    return [dict(row) for row in csv.DictReader(io.StringIO(text))]
+    return [{k: _restore(v) if isinstance(v, str) else v for k, v in row.items()}
+            for row in csv.DictReader(io.StringIO(text))]
