@@ -596,3 +596,34 @@ def test_threads_share_one_project(project):
 def test_errors_are_input_errors(project):
     with pytest.raises(InputError):
         project.record("missing")
+
+
+def test_names_from_a_crafted_database_never_become_paths_outside(tmp_path):
+    """A row renamed to ``../../x`` by hand: accept and suggestions refuse it, nothing is written."""
+    import sqlite3
+
+    from napari_crack_al.core.errors import ProjectError
+
+    root = tmp_path / "p"
+    from napari_crack_al.core.sample_project import write_sample_images
+
+    write_sample_images(root, n=2, size=32, seed=0)
+    Project.create(root).close()
+    conn = sqlite3.connect(root / ".crack-al" / "project.sqlite")
+    with conn:
+        first = conn.execute("SELECT name FROM images ORDER BY name").fetchone()[0]
+        conn.execute("UPDATE images SET name = ? WHERE name = ?", ("../../escaped", first))
+        second = conn.execute("SELECT name FROM images WHERE name != ?",
+                              ("../../escaped",)).fetchone()[0]
+        conn.execute("UPDATE images SET filename = ? WHERE name = ?", ("../../etc.png", second))
+    conn.close()
+    mask = np.zeros((32, 32), bool)
+    with Project.open(root) as project:
+        with pytest.raises(ProjectError, match="unsafe image name"):
+            project.accept("../../escaped", mask)
+        with pytest.raises(ProjectError, match="unsafe"):
+            project.set_suggestion("../../escaped", mask, "round-001")
+        with pytest.raises(ProjectError, match="unsafe file name"):
+            project.image_path(second)
+    assert not (tmp_path / "escaped.png").exists() and not (root.parent / "escaped.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]

@@ -25,7 +25,9 @@ PROBABILITY_DIR = "probabilities"
 
 def probability_path(project: Any, name: str) -> Path:
     """``.crack-al/probabilities/NAME.png``: the stored crack probability of an image."""
-    return Path(project.state_dir) / PROBABILITY_DIR / f"{name}.png"
+    from ..project.records import safe_component
+
+    return Path(project.state_dir) / PROBABILITY_DIR / f"{safe_component(name)}.png"
 
 
 def write_probability(project: Any, name: str, probability: np.ndarray) -> Path:

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ImageReadError, ProjectError
 from ..mask_io import read_mask
 from ._files import image_shape
-from .records import ImageRecord, ImageStatus, UnknownImageError
+from .records import ImageRecord, ImageStatus, UnknownImageError, safe_component
 
 if TYPE_CHECKING:
     import contextlib
@@ -146,7 +146,8 @@ class CatalogMixin:
 
     def image_path(self, name: str) -> Path:
         """Path of the image file of ``name``."""
-        return self.images_dir / self.record(name).filename
+        filename = safe_component(self.record(name).filename, where=self.db_path, what="file name")
+        return self.images_dir / filename
 
     def image_shape(self, name: str) -> tuple[int, int]:
         """(H, W) of the image, read from the file header where possible.
@@ -162,19 +163,19 @@ class CatalogMixin:
         """``annotations/NAME.png`` (``check``: raise for an unknown name)."""
         if check:
             self.record(name)
-        return self.annotations_dir / f"{name}{MASK_SUFFIX}"
+        return self.annotations_dir / f"{safe_component(name, where=self.db_path)}{MASK_SUFFIX}"
 
     def suggestion_path(self, name: str, *, check: bool = True) -> Path:
         """``.crack-al/suggestions/NAME.png``."""
         if check:
             self.record(name)
-        return self.suggestions_dir / f"{name}{MASK_SUFFIX}"
+        return self.suggestions_dir / f"{safe_component(name, where=self.db_path)}{MASK_SUFFIX}"
 
     def draft_path(self, name: str, *, check: bool = True) -> Path:
         """``.crack-al/drafts/NAME.png``."""
         if check:
             self.record(name)
-        return self.drafts_dir / f"{name}{MASK_SUFFIX}"
+        return self.drafts_dir / f"{safe_component(name, where=self.db_path)}{MASK_SUFFIX}"
 
     # ------------------------------------------------------------------ reading masks
     @staticmethod

@@ -112,6 +112,30 @@ class UnknownImageError(ProjectError, KeyError):
         return self.args[0] if self.args else ""
 
 
+def safe_component(name: str, *, where: str | Path | None = None, what: str = "image name") -> str:
+    """``name`` when it is one harmless path component, else a :class:`ProjectError`.
+
+    Names become file names (``annotations/NAME.png``, ``images/FILE``, ...). A name read
+    from a crafted ``project.sqlite`` such as ``../../x`` must not make the store write
+    outside the project: a name must be non-empty, not ``.`` or ``..``, and hold no path
+    separator and no NUL character.
+
+    Parameters
+    ----------
+    name : str
+        The name (or file name).
+    where : str or Path, optional
+        The project (or database) named in the error.
+    what : str
+        Word for the error message.
+    """
+    text = str(name)
+    if not text or text in (".", "..") or any(ch in text for ch in ("/", "\\", "\x00")):
+        raise ProjectError(where, f"unsafe {what} {text!r} (must be one file name, without / or "
+                                  "\\ or ..); the project database may have been edited by hand")
+    return text
+
+
 def as_bool_mask(mask: object, *, path: str | Path | None = None, what: str = "mask") -> np.ndarray:
     """Return ``mask`` as a 2-D bool array (True = crack).
 
