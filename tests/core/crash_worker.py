@@ -74,6 +74,8 @@ def _say(*words: object) -> None:
 def main(root: str, seed: int) -> None:
     from PIL import Image  # noqa: F401  (imported before READY so kills land in real work)
 
+    import napari_crack_al.core.metrics  # noqa: F401  (accept measures crack length: same reason)
+
     from napari_crack_al.core.project.store import Project
 
     if sys.stdin.readline().strip() != "GO":

@@ -52,3 +52,33 @@ def test_replacing_keeps_permissions(tmp_path):
 def test_missing_folder_names_it(tmp_path):
     with pytest.raises(InputError, match="folder does not exist"):
         atomic_write_bytes(tmp_path / "nope" / "a.bin", b"x")
+
+
+def test_a_name_near_the_file_system_limit_can_be_written(tmp_path):
+    """A 250-character file name: the temporary name must not push it past 255 bytes."""
+    from napari_crack_al.core.atomic import atomic_write_bytes
+
+    target = tmp_path / ("r" * 246 + ".png")
+    assert len(target.name) == 250
+    atomic_write_bytes(target, b"data")
+    assert target.read_bytes() == b"data"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary file left
+
+
+def test_temporary_files_of_killed_writes_are_removed(tmp_path):
+    import os
+    import time
+
+    from napari_crack_al.core.atomic import atomic_write_bytes
+
+    target = tmp_path / "model.pt"
+    stale = tmp_path / ".model.pt.abcd1234.tmp.pt"  # what a killed write leaves
+    fresh = tmp_path / ".model.pt.efgh5678.tmp.pt"  # a write that may still be running
+    other = tmp_path / ".other.pt.abcd1234.tmp.pt"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"x" * 10)
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    atomic_write_bytes(target, b"model")
+    assert not stale.exists() and fresh.exists() and other.exists()

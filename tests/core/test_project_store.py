@@ -627,3 +627,21 @@ def test_names_from_a_crafted_database_never_become_paths_outside(tmp_path):
             project.image_path(second)
     assert not (tmp_path / "escaped.png").exists() and not (root.parent / "escaped.png").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
+def test_opening_removes_temporary_files_of_killed_writes_in_every_state_folder(tmp_path):
+    from napari_crack_al.core.sample_project import write_sample_images
+
+    root = tmp_path / "p"
+    write_sample_images(root, n=1, size=32, seed=0)
+    with Project.create(root) as project:
+        project.models_dir.mkdir(parents=True, exist_ok=True)
+        leftovers = [project.models_dir / ".round_002.pt.tmp-training",
+                     project.models_dir / ".round_001.pt.abcd1234.tmp.pt",
+                     project.state_dir / "probabilities" / ".x.png.abcd1234.tmp.png"]
+    for p in leftovers:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"0" * 1000)
+    with Project.open(root):
+        pass
+    assert not any(p.exists() for p in leftovers)

@@ -15,7 +15,28 @@ from typing import BinaryIO
 
 from .errors import InputError
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_path", "fsync_dir"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_path", "fsync_dir", "TMP_NAME_CHARS"]
+
+#: Characters of the destination's name kept in a temporary file's name.
+TMP_NAME_CHARS = 80
+#: A temporary file of a destination older than this (seconds) is left over from a killed write.
+STALE_SECONDS = 3600.0
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove what killed writes to ``path`` left (our temp names, older than an hour)."""
+    import time
+
+    prefix = f".{path.name[:TMP_NAME_CHARS]}."
+    suffix = ".tmp" + path.suffix[:16]
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            if entry.name.startswith(prefix) and entry.name.endswith(suffix) \
+                    and len(entry.name) == len(prefix) + 8 + len(suffix):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat().st_mtime > STALE_SECONDS:
+                        os.unlink(entry.path)
 
 
 def _default_mode() -> int:
@@ -42,7 +63,9 @@ def atomic_path(path: str | Path, *, error: type[InputError] = InputError) -> It
 
     The caller writes the temporary file by any means (a library that wants a file
     name, say). The file is fsynced, renamed and the folder fsynced. On any error
-    the temporary file is removed and ``path`` is left untouched.
+    the temporary file is removed and ``path`` is left untouched. Temporary files of
+    the same destination older than an hour (left by a write that was killed) are
+    removed first.
 
     Parameters
     ----------
@@ -55,8 +78,11 @@ def atomic_path(path: str | Path, *, error: type[InputError] = InputError) -> It
     folder = path.parent
     if not folder.is_dir():
         raise error(folder, "folder does not exist")
+    _remove_stale_temps(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=folder)
+        # a short prefix: a file name near the system's limit (255 bytes) must still fit
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name[:TMP_NAME_CHARS]}.",
+                                        suffix=".tmp" + path.suffix[:16], dir=folder)
     except PermissionError as exc:
         raise error(folder, "folder is not writable (permission denied)") from exc
     except OSError as exc:

@@ -197,8 +197,11 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         list of Path
             The files removed.
         """
+        from ..active.probability import PROBABILITY_DIR
+
         return remove_temp_files((self.annotations_dir, self.suggestions_dir, self.drafts_dir,
-                                  self.state_dir))
+                                  self.state_dir, self.models_dir,
+                                  self.state_dir / PROBABILITY_DIR))
 
     def _build_database(self, paths: Sequence[Path], pixel_size_mm: float | None) -> None:
         now = time.time()
