@@ -527,3 +527,24 @@ def test_strong_view_keeps_geometry_and_ignored_pixels():
     assert (out[:, 0, 8:, 8] < out[:, 0, 8:, 2]).all()  # the line stays where and what it was
     again = strong_photometric(x, np.random.default_rng(0), strength=0.5, ignore=ignore)
     assert torch.equal(out, again)
+
+
+def test_gate_without_held_out_images_calibrates_on_the_labelled_crops():
+    from napari_crack_al.core.calibration import CALIBRATION_GRID, threshold_counts
+    from napari_crack_al.core.training.gate import SemiGate
+    from napari_crack_al.core.training.setup import prepare_run
+
+    lab = [_item(i, SMALL) for i in range(2)]
+    unl = [_item(i, SMALL, labeled=False) for i in range(2, 4)]
+    run = prepare_run(_cfg(iterations=100, semi_entry_f1=0.8), lab, unl, None, 100)
+    gate = SemiGate(run, None)
+    truth = np.zeros((2, 32, 32), bool)
+    truth[:, 10, 4:28] = True
+    prob = np.where(truth, 0.3, 0.05).astype(np.float32)  # an under-confident teacher
+    gate.observe(threshold_counts(prob, truth, CALIBRATION_GRID))
+    assert not gate.due(5) and gate.due(run.warmup_steps)
+    text = gate.check(run.warmup_steps)
+    # F1 1.0 at any cut from 0.05 to 0.30 (0.3 in float32 is a hair above): the one nearest 0.5
+    assert text is not None and "F1 on the labelled crops is 1.00" in text
+    assert run.semi_open and run.semi_start == run.warmup_steps
+    assert run.pseudo_threshold == pytest.approx(0.3)  # (at 0.5 the F1 would be 0)

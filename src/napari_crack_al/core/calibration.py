@@ -29,6 +29,7 @@ __all__ = [
     "ThresholdChoice",
     "threshold_counts",
     "calibrate_threshold",
+    "choose_threshold",
 ]
 
 logger = logging.getLogger(__name__)
@@ -154,14 +155,33 @@ def calibrate_threshold(probabilities: Sequence[np.ndarray], truths: Sequence[np
         tp += t
         fp += f
         cracks += c
+    choice = choose_threshold(tp, fp, cracks, grid, n_images=len(probabilities))
+    if choice is not None:
+        logger.debug("calibrated threshold %.2f (F1 %.3f) on %d images", choice.threshold,
+                     choice.f1, len(probabilities))
+    return choice
+
+
+def choose_threshold(tp: np.ndarray, fp: np.ndarray, cracks: int,
+                     thresholds: Sequence[float] | np.ndarray | None = None, *,
+                     n_images: int = 0) -> ThresholdChoice | None:
+    """The F1-maximising threshold from counts (see :func:`threshold_counts`, summed).
+
+    Ties (a plateau of equal F1) are broken towards the threshold nearest 0.5.
+
+    Returns
+    -------
+    ThresholdChoice or None
+        None without a crack pixel.
+    """
     if cracks == 0:
         return None
-    f1s = 2.0 * tp / np.maximum(1, 2 * tp + fp + (cracks - tp))
+    grid = np.asarray(CALIBRATION_GRID if thresholds is None else thresholds, dtype=np.float64)
+    f1s = 2.0 * np.asarray(tp) / np.maximum(1, 2 * np.asarray(tp) + np.asarray(fp)
+                                            + (cracks - np.asarray(tp)))
     best = float(f1s.max())
     ties = np.flatnonzero(f1s >= best - 1e-12)
     k = int(ties[np.argmin(np.abs(grid[ties] - 0.5))])
-    logger.debug("calibrated threshold %.2f (F1 %.3f) on %d images", grid[k], best,
-                 len(probabilities))
     return ThresholdChoice(threshold=float(grid[k]), f1=best,
                            thresholds=tuple(float(t) for t in grid),
-                           f1s=tuple(float(f) for f in f1s), n_images=len(probabilities))
+                           f1s=tuple(float(f) for f in f1s), n_images=n_images)

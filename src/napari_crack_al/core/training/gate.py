@@ -7,7 +7,9 @@ supervised until the teacher passes a bar:
 
 * with held-out images, its held-out F1 (one tiled pass over them; the threshold
   calibrated there also becomes the pseudo-label threshold);
-* without, its F1 on the labelled crops it trains on (the mean of the last steps).
+* without, its F1 on the labelled crops of the last steps, at the threshold that
+  maximises it (which then becomes the pseudo-label threshold: a teacher trained on a
+  few labels is rarely sure enough of thin cracks for 0.5).
 
 The gate is checked at the end of the warm-up and then every ``check_every`` steps up to
 80 % of the run (a later start would leave too few semi steps to matter); if it never
@@ -53,14 +55,24 @@ class SemiGate:
         self.heldout = heldout
         self.check_every = check_every
         self.bar = float(run.config.semi_entry_f1)
-        self._recent: deque[float] = deque(maxlen=max(1, int(window)))
+        self._recent: deque[tuple] = deque(maxlen=max(1, int(window)))
         self.last_f1: float | None = None
         self.active = run.semi and not run.semi_open
 
-    def observe(self, labelled_f1: float | None) -> None:
-        """Record the labelled-crop F1 of a supervised step."""
-        if labelled_f1 is not None:
-            self._recent.append(float(labelled_f1))
+    def observe(self, counts: tuple | None) -> None:
+        """Record the labelled-crop threshold counts of a supervised step (see ``batch_counts``)."""
+        if counts is not None:
+            self._recent.append(counts)
+
+    def _labelled_choice(self) -> tuple[float, float] | None:
+        """(best F1, its threshold) over the recorded labelled crops."""
+        from ..calibration import choose_threshold
+
+        if not self._recent:
+            return None
+        choice = choose_threshold(sum(c[0] for c in self._recent), sum(c[1] for c in self._recent),
+                                  sum(c[2] for c in self._recent))
+        return None if choice is None else (choice.f1, choice.threshold)
 
     def due(self, steps_done: int) -> bool:
         """Whether the gate should be checked after ``steps_done`` steps."""
@@ -89,10 +101,11 @@ class SemiGate:
             f1, what = result.f1, "held-out F1"
             if result.threshold_source == "heldout":
                 threshold = result.threshold
-        elif self._recent:
-            f1, what = sum(self._recent) / len(self._recent), "F1 on the labelled crops"
         else:
-            return None
+            choice = self._labelled_choice()
+            if choice is None:
+                return None
+            (f1, threshold), what = choice, "F1 on the labelled crops"
         self.last_f1 = f1
         logger.debug("semi gate at step %d: %s %.3f (bar %.2f)", steps_done, what, f1, self.bar)
         if f1 < self.bar:

@@ -24,7 +24,7 @@ from .data import TrainingImage, make_batch
 from .setup import TrainingRun
 
 __all__ = ["FEATURE_STRIDE", "LossTerms", "TrainingDivergedError", "LabeledBatch",
-           "batch_f1", "draw_labeled", "supervised_losses", "semi_losses", "unimatch_losses",
+           "batch_f1", "batch_counts", "draw_labeled", "supervised_losses", "semi_losses", "unimatch_losses",
            "apply_gradients", "set_learning_rate"]
 
 FEATURE_STRIDE = 4  # representation features are at 1/4 resolution
@@ -39,8 +39,10 @@ class LossTerms:
     """The losses of one step (tensors with gradients; ``unsup``/``contrastive`` may be None).
 
     ``labelled_f1`` is the pixel F1 of the student's own prediction (at 0.5) on the
-    labelled crops it trained on (what the gate of :mod:`.gate` reads without held-out
-    images).
+    labelled crops it trained on; ``labelled_counts`` (while the gate of :mod:`.gate` is
+    closed) its true and false positives at every threshold of
+    :data:`~napari_crack_al.core.calibration.CALIBRATION_GRID` and the crack pixels, which
+    the gate reads without held-out images.
     """
 
     total: torch.Tensor
@@ -48,6 +50,7 @@ class LossTerms:
     unsup: torch.Tensor | None = None
     contrastive: torch.Tensor | None = None
     labelled_f1: float | None = None
+    labelled_counts: tuple | None = None
 
     def as_floats(self) -> dict[str, float]:
         """The losses as plain numbers (0 for a term that was not used)."""
@@ -108,12 +111,25 @@ def batch_f1(logits: torch.Tensor, target: torch.Tensor) -> float:
     return 1.0 if den == 0 else 2.0 * tp / den
 
 
+def batch_counts(logits: torch.Tensor, target: torch.Tensor) -> tuple:
+    """Threshold counts (tp, fp per grid threshold; crack pixels) of a labelled batch."""
+    from ..calibration import CALIBRATION_GRID, threshold_counts
+
+    with torch.no_grad():
+        prob = torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
+        y = target.cpu().numpy()
+    valid = y != IGNORE_INDEX
+    return threshold_counts(prob, y == 1, CALIBRATION_GRID, valid)
+
+
 def supervised_losses(run: TrainingRun, batch: LabeledBatch) -> LossTerms:
     """Losses of a supervised step (warm-up, or ``mode="supervised"``)."""
     with run.autocast():
         out = run.student(batch.x, with_features=False)
         sup = _labeled_terms(run, out.logits, out.aux_logits, batch.y)
-    return LossTerms(total=sup, sup=sup, labelled_f1=batch_f1(out.logits.float(), batch.y))
+    counts = batch_counts(out.logits, batch.y) if run.semi and not run.semi_open else None
+    return LossTerms(total=sup, sup=sup, labelled_f1=batch_f1(out.logits.float(), batch.y),
+                     labelled_counts=counts)
 
 
 def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingImage],

@@ -189,7 +189,7 @@ def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[T
         step = out.steps = step + 1
         if budget is not None:
             _follow_budget(run, budget, seconds, step, time.perf_counter() - t_loop)
-        gate.observe(terms.labelled_f1)
+        gate.observe(terms.labelled_counts)
         if gate.due(step) and (text := gate.check(step)) is not None:
             yield MessageEvent(text)
         total = run.schedule.total
