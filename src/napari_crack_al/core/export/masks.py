@@ -228,13 +228,16 @@ def _plan(project: Any, out_dir: Path, resolved_out: Path, config: MaskExportCon
     missing: list[Path] = []
     for rec in project.records():
         status = getattr(rec.status, "value", rec.status)
+        if status not in ("annotated", "suggested"):
+            continue
+        # the target is checked first: a name escaping the output folder is an export error
+        target = _safe_target(out_dir, resolved_out, f"{rec.name}{config.suffix}")
         if status == "annotated":
             source, src = "annotation", project.annotation_path(rec.name, check=False)
         elif status == "suggested" and config.include == "annotated+suggested":
             source, src = "suggestion", project.suggestion_path(rec.name, check=False)
         else:
             continue
-        target = _safe_target(out_dir, resolved_out, f"{rec.name}{config.suffix}")
         if not src.is_file():
             missing.append(src)
         items.append(_Item(rec, source, src, target))
