@@ -29,6 +29,8 @@ __all__ = ["main", "build_parser", "prepare_project", "add_dock_widgets", "PLUGI
 
 logger = logging.getLogger(__name__)
 WINDOW_SIZE = (1500, 950)
+#: A ``--screenshot`` run that has not finished after this many seconds prints its threads and exits.
+SCREENSHOT_BOUND_S = 180
 PLUGIN = "napari-crack-al"
 #: Display names of the plugin's dock widgets (napari.yaml), in the order they are added.
 WIDGET_NAMES = ("Crack project", "Annotate", "Train", "Export")
@@ -119,6 +121,16 @@ def _hide_toasts(window: object) -> None:
             widget.hide()
 
 
+def _wait_first_suggestions(session: object, bound_s: float = 60.0) -> None:
+    """Let the detector's first suggestions finish (so the screenshot shows one), at most ``bound_s``."""
+    import time
+
+    end = time.monotonic() + bound_s
+    while getattr(session, "first_suggestions_running", False) and time.monotonic() < end:
+        _process_events(1)
+        time.sleep(0.05)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -143,14 +155,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         napari.run()
         return 0 if project is not None else 2
 
+    import faulthandler
+
+    # a screenshot run must never hang a script or CI: past the bound, every thread's stack is
+    # printed and the process exits
+    faulthandler.dump_traceback_later(SCREENSHOT_BOUND_S, exit=True)
+    session = widgets["Crack project"].session
+    _wait_first_suggestions(session)
     _process_events()
     _hide_toasts(viewer.window)
     _process_events()
     args.screenshot.parent.mkdir(parents=True, exist_ok=True)
     viewer.screenshot(str(args.screenshot), canvas_only=False, flash=False)
     print(f"Wrote the screenshot {args.screenshot}", flush=True)
+    session.stop_first_suggestions()
+    _wait_first_suggestions(session, 30.0)  # a worker alive at exit can deadlock Qt's teardown
     viewer.close()
     _process_events()
+    faulthandler.cancel_dump_traceback_later()
     return 0 if project is not None else 2
 
 
