@@ -286,3 +286,14 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path):
         assert line.startswith("'") or line.startswith("\"'"), line
     assert "\n-1.5" not in text and ",-1.5" in text  # numbers stay numbers
     assert [row["image"] for row in read_csv(path)] == names  # names round-trip
+
+
+@pytest.mark.parametrize("inside", ["images", "images/sub", "annotations", ".crack-al/exports"])
+def test_export_into_the_projects_own_folders_is_refused(project, inside):
+    images_before = sorted(p.name for p in project.images_dir.iterdir())
+    masks_before = {p.name: p.read_bytes() for p in project.annotations_dir.iterdir()}
+    with pytest.raises(ExportError, match="inside the project's"):
+        export_masks(project, project.root / inside, force=True)
+    assert sorted(p.name for p in project.images_dir.iterdir()) == images_before
+    assert {p.name: p.read_bytes() for p in project.annotations_dir.iterdir()} == masks_before
+    project.refresh()  # the project still works

@@ -199,6 +199,24 @@ def _safe_target(out_dir: Path, resolved_out: Path, filename: str) -> Path:
     return target
 
 
+def _refuse_project_folders(project: Any, out_dir: Path) -> None:
+    """Refuse an output folder that is the project's image or mask folder or in its store.
+
+    Exported files there would become new "images" on the next refresh, or replace the
+    annotator's accepted masks.
+    """
+    resolved = out_dir.resolve()
+    for attr, what in (("images_dir", "image folder"), ("annotations_dir", "mask folder"),
+                       ("state_dir", "internal store")):
+        folder = getattr(project, attr, None)
+        if folder is None:
+            continue
+        folder = Path(folder).resolve()
+        if resolved == folder or folder in resolved.parents:
+            raise ExportError(out_dir, f"is inside the project's {what} ({folder}); choose an "
+                                       "output folder outside it")
+
+
 def _prepare_folder(out_dir: Path) -> Path:
     """Create ``out_dir`` when missing and check that files can be created in it."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -302,6 +320,7 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
         pixel_size_mm = project.pixel_size_mm
     if pixel_size_mm is not None:
         pixel_size_mm = check_pixel_size(pixel_size_mm)
+    _refuse_project_folders(project, out_dir)
     resolved_out = _prepare_folder(out_dir)
     items = _plan(project, out_dir, resolved_out, config)
     tables = [_safe_target(out_dir, resolved_out, MANIFEST_NAME)]
