@@ -8,6 +8,10 @@ where it came from, whether the previous model was kept, the budget).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,12 +20,60 @@ from typing import Any
 import torch
 
 from ..calibration import DEFAULT_THRESHOLD
+from ..errors import CheckpointError
 from .data import TrainingImage
 from .schedule import StepBudget
 from .setup import TrainingRun, WarmStart
 from .validation import HeldOutResult
 
-__all__ = ["RunCheckpointer", "final_metadata", "fallback_threshold"]
+__all__ = ["RunCheckpointer", "final_metadata", "fallback_threshold", "checkpoint_bytes",
+           "check_checkpoint_target"]
+
+#: Bytes a checkpoint needs beyond its tensors (pickle framing, configs, metadata).
+_CHECKPOINT_OVERHEAD = 4 * 2**20
+
+
+def checkpoint_bytes(model: torch.nn.Module) -> int:
+    """About how many bytes a checkpoint of ``model`` takes on disk (tensors + overhead)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors) + _CHECKPOINT_OVERHEAD
+
+
+def check_checkpoint_target(path: Path, nbytes: int) -> None:
+    """Refuse, before any training step, a model path that could not be written at the end.
+
+    Parameters
+    ----------
+    path : Path
+        The checkpoint to write.
+    nbytes : int
+        Its expected size (:func:`checkpoint_bytes`); the folder must have this much free
+        space (the new file is written beside an older one before it replaces it).
+
+    Raises
+    ------
+    CheckpointError
+        The path is a folder, its folder is missing or not writable, or the disk is too full.
+    """
+    folder = path.parent
+    if path.is_dir():
+        raise CheckpointError(path, "is a folder; give the model file to write, e.g. model.pt")
+    if not folder.is_dir():
+        raise CheckpointError(folder, "output folder does not exist")
+    try:  # a real probe: os.access is wrong on read-only media, network shares and for root
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        why = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or exc
+        raise CheckpointError(folder, f"the model cannot be written here ({why}); nothing "
+                                      "was trained") from exc
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    free = shutil.disk_usage(folder).free
+    if free < nbytes:
+        raise CheckpointError(folder, f"not enough free space for the model (needs about "
+                                      f"{nbytes / 2**20:.0f} MB, {free / 2**20:.0f} MB free); "
+                                      "nothing was trained")
 
 
 def fallback_threshold(warm: WarmStart | None) -> tuple[float, str]:
@@ -65,8 +117,13 @@ class RunCheckpointer:
             net.load_state_dict(state_dict, strict=True)
         meta = {**self.base, "steps": int(step), **metadata,
                 "seconds": time.perf_counter() - self.t_start, **self.extra}
-        return save_checkpoint(self.path, net, model_config=run.model_config,
-                               train_config=run.config.to_dict(), metadata=meta)
+        try:
+            return save_checkpoint(self.path, net, model_config=run.model_config,
+                                   train_config=run.config.to_dict(), metadata=meta)
+        except OSError as exc:  # disk full, medium gone: the previous file is untouched
+            raise CheckpointError(self.path, f"could not write the model "
+                                             f"({exc.strerror or exc}); the previous model "
+                                             "file, if any, is unchanged") from exc
 
 
 def final_metadata(run: TrainingRun, result: HeldOutResult | None, kept: bool,

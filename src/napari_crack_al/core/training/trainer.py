@@ -38,7 +38,8 @@ import torch
 from ..calibration import DEFAULT_THRESHOLD
 from ..errors import ConfigError, InputError
 from ..events import CancelToken, CheckpointEvent, MessageEvent, StepEvent, ValidationEvent
-from .checkpointing import RunCheckpointer, fallback_threshold, final_metadata
+from .checkpointing import (RunCheckpointer, check_checkpoint_target, checkpoint_bytes,
+                            fallback_threshold, final_metadata)
 from .config import TrainConfig
 from .data import TrainingImage
 from .schedule import StepBudget, poly_lr
@@ -292,6 +293,7 @@ def train(
     labeled, unlabeled = list(labeled), list(unlabeled)
     run, heldout, previous, budget = yield from _begin(config, labeled, unlabeled, validation,
                                                        init)
+    check_checkpoint_target(ckpt_path, checkpoint_bytes(run.student))
     checkpointer = RunCheckpointer(ckpt_path, run, labeled, unlabeled, validation, round_index,
                                  extra_metadata, t_start)
     out = yield from _step_loop(run, labeled, unlabeled, heldout, checkpointer, budget, cancel)
