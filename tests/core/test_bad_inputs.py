@@ -218,6 +218,14 @@ def b_npy_bad_header(tmp, mp):
     return lambda: read_range_image(tmp / "header.npy"), "header.npy"
 
 
+def b_npy_unknown_version(tmp, mp):
+    np.save(tmp / "v9.npy", np.ones((4, 4), np.float32))
+    data = bytearray((tmp / "v9.npy").read_bytes())
+    data[6] = 9  # major version byte after the magic
+    (tmp / "v9.npy").write_bytes(bytes(data))
+    return lambda: read_range_image(tmp / "v9.npy"), "v9.npy"
+
+
 def b_too_large_png(tmp, mp):
     _png(tmp / "big.png", np.ones((100, 100), np.uint8))
     return lambda: read_range_image(tmp / "big.png", max_pixels=5_000), "big.png"
@@ -353,6 +361,8 @@ CASES = [
     Case("npy-truncated", ImageReadError, "NPY file is truncated", b_npy_truncated),
     Case("npy-garbage", ImageReadError, "not a valid NPY file", b_npy_garbage),
     Case("npy-bad-header", ImageReadError, "not a valid NPY file", b_npy_bad_header),
+    Case("npy-unknown-version", ImageReadError, "unsupported format version 9.0",
+         b_npy_unknown_version),
     Case("too-large-png", ImageReadError, "image is too large", b_too_large_png),
     Case("too-large-tif", ImageReadError, "image is too large", b_too_large_tif),
     Case("huge-npy-header", ImageReadError, "image is too large", b_huge_npy_header),

@@ -78,6 +78,16 @@ def test_round_trip_every_format_and_dtype(tmp_path, rng, suffix, dtype):
     assert image.channels == 1
 
 
+@pytest.mark.parametrize("version", [(1, 0), (2, 0), (3, 0)], ids=["v1", "v2", "v3"])
+def test_npy_every_header_version_reads(tmp_path, rng, version):
+    arr = rng.integers(1, 60_000, size=(5, 7)).astype(np.uint16)
+    path = tmp_path / "v.npy"
+    with open(path, "wb") as fh:
+        np.lib.format.write_array(fh, arr, version=version)
+    assert path.read_bytes()[6:8] == bytes(version)
+    np.testing.assert_array_equal(read_image_array(path), arr)
+
+
 def test_sixteen_bit_png_keeps_full_range(tmp_path):
     arr = np.array([[1, 256, 40_000, 65_535]], dtype=np.uint16)
     path = _save(tmp_path / "r.png", arr)

@@ -209,20 +209,27 @@ def _load_tiff(path: Path, head: bytes, max_pixels: int, error: type[InputError]
 
 
 def _read_npy_header(path: Path, error: type[InputError]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) from an NPY header, through numpy's public API.
+
+    Versions 2.0 and 3.0 share one layout (a 4-byte header length); 3.0 only
+    encodes the header as UTF-8 instead of latin-1, which differs solely in
+    non-ASCII field names of structured dtypes (refused anyway).
+    """
     fmt = np.lib.format
     try:
         with open(path, "rb") as fh:
             version = fmt.read_magic(fh)
             if version == (1, 0):
                 return fmt.read_array_header_1_0(fh)
-            if version == (2, 0):
+            if version in ((2, 0), (3, 0)):
                 return fmt.read_array_header_2_0(fh)
-            return fmt._read_array_header(fh, version)  # 3.0: utf-8 header
     except PermissionError as exc:
         raise error(path, "file is not readable (permission denied)") from exc
     except Exception as exc:
         logger.debug("NPY header of %s: %r", path, exc)
         raise error(path, "not a valid NPY file (the header cannot be parsed)") from exc
+    raise error(path, f"not a valid NPY file (unsupported format version "
+                      f"{version[0]}.{version[1]}; expected 1.0, 2.0 or 3.0)")
 
 
 def _load_npy(path: Path, head: bytes, max_pixels: int, error: type[InputError],
