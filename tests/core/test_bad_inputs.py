@@ -8,6 +8,7 @@ documented in docs/bad-inputs.md.
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 import stat
 import struct
@@ -245,6 +246,25 @@ def b_huge_npy_header(tmp, mp):
     return lambda: read_range_image(tmp / "huge.npy"), "huge.npy"
 
 
+def b_huge_npy_bytes(tmp, mp):
+    # 20 000 x 20 000 pixels is within the pixel limit, but x 4 float64 is 12.8 GB decoded:
+    # counting pixels only, this reached np.load and was reported as a truncated file.
+    with open(tmp / "wide.npy", "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f8", "fortran_order": False, "shape": (20_000, 20_000, 4)})
+    return lambda: read_range_image(tmp / "wide.npy"), "wide.npy"
+
+
+def b_npy_out_of_memory(tmp, mp):
+    np.save(tmp / "oom.npy", np.ones((8, 8), np.float32))
+
+    def no_memory(*args, **kwargs):
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    mp.setattr(np, "load", no_memory)  # mmap of a file larger than free memory
+    return lambda: read_range_image(tmp / "oom.npy"), "oom.npy"
+
+
 def b_huge_png_header(tmp, mp):
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 16, 0, 0, 0, 0)
     data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IEND", b"")
@@ -366,6 +386,10 @@ CASES = [
     Case("too-large-png", ImageReadError, "image is too large", b_too_large_png),
     Case("too-large-tif", ImageReadError, "image is too large", b_too_large_tif),
     Case("huge-npy-header", ImageReadError, "image is too large", b_huge_npy_header),
+    Case("huge-npy-bytes", ImageReadError, "image is too large: 20000 x 20000 x 4 values of 8 "
+         "bytes = 12,800,000,000 bytes", b_huge_npy_bytes),
+    Case("npy-out-of-memory", ImageReadError, "not enough memory to read the image",
+         b_npy_out_of_memory),
     Case("huge-png-header", ImageReadError, "image is too large", b_huge_png_header),
     Case("decompression-bomb", ImageReadError, "too large to decode safely", b_decompression_bomb),
     Case("unreadable-file", ImageReadError, "not readable (permission denied)", b_unreadable),

@@ -9,8 +9,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from napari_crack_al.core.errors import ImageReadError
+from napari_crack_al.core.errors import ImageReadError, MaskError
+from napari_crack_al.core.mask_io import read_mask
 from napari_crack_al.core.range_io import (
+    DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     SUPPORTED_IMAGE_SUFFIXES,
     RangeImage,
@@ -34,6 +36,8 @@ def _save(path: Path, arr: np.ndarray) -> Path:
 def test_contract_constants():
     assert SUPPORTED_IMAGE_SUFFIXES == (".png", ".tif", ".tiff", ".npy")
     assert DEFAULT_MAX_PIXELS == 20_000 * 20_000
+    # bytes: a single-channel float64 image at the pixel limit passes, 4 float64 channels do not
+    assert DEFAULT_MAX_PIXELS * 8 <= DEFAULT_MAX_BYTES < DEFAULT_MAX_PIXELS * 4 * 8
 
 
 ROUND_TRIPS = [
@@ -189,6 +193,22 @@ def test_max_pixels_limit_is_inclusive(tmp_path):
     assert read_image_array(path, max_pixels=100).shape == (10, 10)
     with pytest.raises(ImageReadError, match="too large"):
         read_image_array(path, max_pixels=99)
+
+
+@pytest.mark.parametrize("suffix", ["png", "tif", "npy"])
+def test_max_bytes_limit_is_inclusive_and_counts_bytes(tmp_path, suffix):
+    path = _save(tmp_path / f"b.{suffix}", np.ones((10, 10), np.uint16))  # 200 bytes decoded
+    assert read_image_array(path, max_bytes=200).shape == (10, 10)
+    assert read_range_image(path, max_bytes=200).shape == (10, 10)
+    with pytest.raises(ImageReadError, match=r"too large: 10 x 10 values of 2 bytes = 200 bytes"):
+        read_image_array(path, max_bytes=199)
+    with pytest.raises(MaskError, match="too large") as info:
+        read_mask(path, max_bytes=199)
+    assert f"b.{suffix}" in str(info.value)
+
+
+def test_range_image_of_4096_squared_16_bit_is_within_the_default_bound():
+    assert 2 * 8192 * 8192 <= DEFAULT_MAX_BYTES  # well beyond 16-bit 4096 x 4096 range images
 
 
 def test_range_image_rejects_mismatched_arrays():

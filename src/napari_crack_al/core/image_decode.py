@@ -10,7 +10,9 @@ or hostile file cannot exhaust memory; every problem raises the caller's
 
 from __future__ import annotations
 
+import errno
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,12 +21,17 @@ import numpy as np
 
 from .errors import ImageReadError, InputError
 
-__all__ = ["SUPPORTED_IMAGE_SUFFIXES", "DEFAULT_MAX_PIXELS", "check_file", "load_array"]
+__all__ = ["SUPPORTED_IMAGE_SUFFIXES", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_BYTES", "check_file",
+           "load_array"]
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 DEFAULT_MAX_PIXELS = 20_000 * 20_000
+#: Largest decoded image in bytes (H x W x channels x bytes per value), checked from the
+#: header before decoding: 4 GiB, so any single-channel image within DEFAULT_MAX_PIXELS
+#: passes (float64 included) while a 20 000 x 20 000 x 4 float64 array (12.8 GB) does not.
+DEFAULT_MAX_BYTES = 4 * 1024**3
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -100,6 +107,37 @@ def _check_size(h: int, w: int, max_pixels: int, path: Path, error: type[InputEr
         )
 
 
+def _check_bytes(shape: Sequence[int], itemsize: int, max_bytes: int, path: Path,
+                 error: type[InputError]) -> None:
+    """Refuse an image whose decoded array (``shape`` x ``itemsize``) exceeds ``max_bytes``."""
+    n_bytes = math.prod(int(s) for s in shape) * int(itemsize)
+    if n_bytes > max_bytes:
+        dims = " x ".join(str(int(s)) for s in shape)
+        raise error(path, f"image is too large: {dims} values of {itemsize} bytes = "
+                          f"{_bytes(n_bytes)} decoded exceeds the limit of {_bytes(max_bytes)} "
+                          "(checked before decoding)")
+
+
+def _bytes(n: int) -> str:
+    """``"12,800,000,000 bytes (11.9 GiB)"``; the GiB only from 1 GiB on."""
+    return f"{n:,} bytes" + (f" ({n / 2**30:.1f} GiB)" if n >= 2**30 else "")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` means that memory ran out (MemoryError, or ENOMEM from mmap/read)."""
+    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM)
+
+
+def _png_decoded_shape(head: bytes, palette_as_index: bool) -> tuple[tuple[int, ...], int]:
+    """((H, W) or (H, W, channels), bytes per value) of a PNG from its IHDR, as decoded."""
+    w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    depth, colour = head[24], head[25]
+    channels = {0: 1, 2: 3, 3: 1 if palette_as_index else 4, 4: 2, 6: 4}.get(colour, 4)
+    if channels == 1:
+        return (h, w), 2 if depth == 16 else 1  # Pillow keeps 16 bits for gray only
+    return (h, w, channels), 1
+
+
 def _check_dtype(dtype: np.dtype, path: Path, error: type[InputError], allow_bool: bool) -> None:
     if dtype.hasobject:
         raise error(path, "contains pickled Python objects, which are refused for safety")
@@ -119,16 +157,17 @@ def _to_hwc(arr: np.ndarray, layout: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- readers
-def _load_png(path: Path, head: bytes, max_pixels: int, error: type[InputError],
+def _load_png(path: Path, head: bytes, limits: tuple[int, int], error: type[InputError],
               palette_as_index: bool) -> tuple[np.ndarray, str]:
     from PIL import Image
 
     if not head.startswith(_PNG_MAGIC):
         raise error(path, "not a valid PNG file (the PNG signature is missing)")
-    if head[12:16] == b"IHDR" and len(head) >= 24:
-        w = int.from_bytes(head[16:20], "big")
-        h = int.from_bytes(head[20:24], "big")
-        _check_size(h, w, max_pixels, path, error)
+    max_pixels, max_bytes = limits
+    if head[12:16] == b"IHDR" and len(head) >= 26:
+        shape, itemsize = _png_decoded_shape(head, palette_as_index)
+        _check_size(shape[0], shape[1], max_pixels, path, error)
+        _check_bytes(shape, itemsize, max_bytes, path, error)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -154,9 +193,9 @@ def _load_png(path: Path, head: bytes, max_pixels: int, error: type[InputError],
             elif img.mode == "PA" or (img.mode == "P" and not palette_as_index):
                 img = img.convert("RGBA")
             arr = np.array(img)
-        except MemoryError as exc:
-            raise error(path, f"not enough memory to read the image ({h} x {w})") from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        except (MemoryError, OSError, SyntaxError, ValueError, EOFError) as exc:
+            if _out_of_memory(exc):
+                raise error(path, f"not enough memory to read the image ({h} x {w})") from exc
             raise error(path, f"PNG file is truncated or corrupt ({exc})") from exc
     if arr.dtype == np.int32 and head[24:26] == b"\x10\x00":
         arr = arr.astype(np.uint16)  # older Pillow opens 16-bit gray PNG as 32-bit "I"
@@ -164,7 +203,7 @@ def _load_png(path: Path, head: bytes, max_pixels: int, error: type[InputError],
     return _to_hwc(arr, layout), arr.dtype.name
 
 
-def _load_tiff(path: Path, head: bytes, max_pixels: int, error: type[InputError],
+def _load_tiff(path: Path, head: bytes, limits: tuple[int, int], error: type[InputError],
                allow_bool: bool) -> tuple[np.ndarray, str]:
     import tifffile
 
@@ -192,12 +231,13 @@ def _load_tiff(path: Path, head: bytes, max_pixels: int, error: type[InputError]
             raise error(path, "TIFF pixel format is not supported")
         _check_dtype(np.dtype(dtype), path, error, allow_bool)
         h, w, layout = _layout(shape, path, error)
-        _check_size(h, w, max_pixels, path, error)
+        _check_size(h, w, limits[0], path, error)
+        _check_bytes(shape, np.dtype(dtype).itemsize, limits[1], path, error)
         try:
             arr = page.asarray()
-        except MemoryError as exc:
-            raise error(path, f"not enough memory to read the image ({h} x {w})") from exc
         except Exception as exc:
+            if _out_of_memory(exc):
+                raise error(path, f"not enough memory to read the image ({h} x {w})") from exc
             if "imagecodecs" in str(exc):
                 raise error(path, f"TIFF compression {page.compression.name} cannot be decoded "
                                   "here (it needs the imagecodecs package)") from exc
@@ -232,7 +272,7 @@ def _read_npy_header(path: Path, error: type[InputError]) -> tuple[tuple[int, ..
                       f"{version[0]}.{version[1]}; expected 1.0, 2.0 or 3.0)")
 
 
-def _load_npy(path: Path, head: bytes, max_pixels: int, error: type[InputError],
+def _load_npy(path: Path, head: bytes, limits: tuple[int, int], error: type[InputError],
               allow_bool: bool) -> tuple[np.ndarray, str]:
     if not head.startswith(_NPY_MAGIC):
         raise error(path, "not a valid NPY file (the NPY signature is missing)")
@@ -240,25 +280,26 @@ def _load_npy(path: Path, head: bytes, max_pixels: int, error: type[InputError],
     dtype = np.dtype(dtype)
     _check_dtype(dtype, path, error, allow_bool)
     h, w, layout = _layout(tuple(shape), path, error)
-    _check_size(h, w, max_pixels, path, error)
+    _check_size(h, w, limits[0], path, error)
+    _check_bytes(shape, dtype.itemsize, limits[1], path, error)
     try:
         mm = np.load(path, mmap_mode="r", allow_pickle=False)
         arr = np.array(mm)
         del mm
-    except MemoryError as exc:
-        raise error(path, f"not enough memory to read the image ({h} x {w})") from exc
+    except (MemoryError, OSError) as exc:
+        if _out_of_memory(exc):
+            raise error(path, f"not enough memory to read the image ({h} x {w})") from exc
+        raise error(path, f"NPY file is truncated or corrupt ({exc})") from exc
     except ValueError as exc:
         if "larger than" in str(exc) or "greater than" in str(exc):
             raise error(path, f"NPY file is truncated ({exc})") from exc
         raise error(path, f"not a valid NPY file ({exc})") from exc
-    except OSError as exc:
-        raise error(path, f"NPY file is truncated or corrupt ({exc})") from exc
     return _to_hwc(arr, layout), dtype.name
 
 
 def load_array(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               error: type[InputError] = ImageReadError, allow_bool: bool = False,
-               palette_as_index: bool = False) -> np.ndarray:
+               max_bytes: int = DEFAULT_MAX_BYTES, error: type[InputError] = ImageReadError,
+               allow_bool: bool = False, palette_as_index: bool = False) -> np.ndarray:
     """Read the pixels of a PNG, TIFF or NPY file as stored.
 
     Parameters
@@ -267,6 +308,9 @@ def load_array(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         The file.
     max_pixels : int
         Largest H*W accepted, checked from the header before decoding.
+    max_bytes : int
+        Largest decoded array accepted, in bytes (H x W x channels x bytes per
+        value), checked from the header before decoding.
     error : type of InputError
         Exception class for every problem (``ImageReadError``, ``MaskError``...).
     allow_bool : bool
@@ -288,12 +332,13 @@ def load_array(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     """
     path, head = check_file(path, error=error)
     suffix = path.suffix.lower()
+    limits = (max_pixels, max_bytes)
     if suffix == ".png":
-        arr, _ = _load_png(path, head, max_pixels, error, palette_as_index)
+        arr, _ = _load_png(path, head, limits, error, palette_as_index)
     elif suffix in (".tif", ".tiff"):
-        arr, _ = _load_tiff(path, head, max_pixels, error, allow_bool)
+        arr, _ = _load_tiff(path, head, limits, error, allow_bool)
     else:
-        arr, _ = _load_npy(path, head, max_pixels, error, allow_bool)
+        arr, _ = _load_npy(path, head, limits, error, allow_bool)
     if arr.size == 0:
         raise error(path, f"image is empty (zero-size array of shape {arr.shape})")
     logger.debug("read %s: shape %s dtype %s", path, arr.shape, arr.dtype)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .errors import ConfigError, MaskError
-from .range_io import DEFAULT_MAX_PIXELS, load_array
+from .range_io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_array
 
 __all__ = ["MASK_FORMATS", "MASK_SUFFIXES", "read_mask", "write_mask", "to_bool_mask"]
 
@@ -55,7 +55,8 @@ def to_bool_mask(array: np.ndarray) -> np.ndarray:
 
 
 def read_mask(path: str | Path, *, expected_shape: tuple[int, int] | None = None,
-              max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+              max_pixels: int = DEFAULT_MAX_PIXELS,
+              max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     """Read a mask file as bool (True = crack).
 
     Parameters
@@ -67,6 +68,8 @@ def read_mask(path: str | Path, *, expected_shape: tuple[int, int] | None = None
         The (H, W) of the image the mask belongs to.
     max_pixels : int
         Largest H*W accepted, checked from the header before decoding.
+    max_bytes : int
+        Largest decoded array accepted, in bytes, checked from the header before decoding.
 
     Returns
     -------
@@ -78,8 +81,8 @@ def read_mask(path: str | Path, *, expected_shape: tuple[int, int] | None = None
     MaskError
         The file cannot be read, or its size differs from ``expected_shape``.
     """
-    arr = load_array(path, max_pixels=max_pixels, error=MaskError, allow_bool=True,
-                     palette_as_index=True)
+    arr = load_array(path, max_pixels=max_pixels, max_bytes=max_bytes, error=MaskError,
+                     allow_bool=True, palette_as_index=True)
     mask = to_bool_mask(arr)
     if expected_shape is not None and tuple(mask.shape) != tuple(int(s) for s in expected_shape):
         h, w = mask.shape

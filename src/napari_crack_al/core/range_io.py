@@ -25,11 +25,18 @@ from typing import Literal
 import numpy as np
 
 from .errors import ImageReadError
-from .image_decode import DEFAULT_MAX_PIXELS, SUPPORTED_IMAGE_SUFFIXES, check_file, load_array
+from .image_decode import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    SUPPORTED_IMAGE_SUFFIXES,
+    check_file,
+    load_array,
+)
 
 __all__ = [
     "SUPPORTED_IMAGE_SUFFIXES",
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_BYTES",
     "COLOR_MODES",
     "RangeImage",
     "read_range_image",
@@ -125,6 +132,7 @@ def to_gray(arr: np.ndarray, color: ColorMode = "luminance") -> np.ndarray:
 
 
 def read_image_array(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                     max_bytes: int = DEFAULT_MAX_BYTES,
                      color: ColorMode = "luminance") -> np.ndarray:
     """Read an image as a 2-D array as stored (RGB/RGBA photographs become gray).
 
@@ -134,6 +142,8 @@ def read_image_array(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         A ``.png``, ``.tif``, ``.tiff`` or ``.npy`` file.
     max_pixels : int
         Largest H*W accepted, checked from the header before decoding.
+    max_bytes : int
+        Largest decoded array accepted, in bytes, checked from the header before decoding.
     color : {"luminance", "mean", "red", "green", "blue"}
         How colour photographs are reduced to one channel.
 
@@ -147,11 +157,11 @@ def read_image_array(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     ImageReadError
         Naming the file and the problem.
     """
-    return to_gray(load_array(path, max_pixels=max_pixels), color)
+    return to_gray(load_array(path, max_pixels=max_pixels, max_bytes=max_bytes), color)
 
 
 def read_range_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                     zero_is_invalid: bool | None = None,
+                     max_bytes: int = DEFAULT_MAX_BYTES, zero_is_invalid: bool | None = None,
                      color: ColorMode = "luminance") -> RangeImage:
     """Read a range image with its validity mask.
 
@@ -161,6 +171,8 @@ def read_range_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         A ``.png``, ``.tif``, ``.tiff`` or ``.npy`` file.
     max_pixels : int
         Largest H*W accepted, checked from the header before decoding.
+    max_bytes : int
+        Largest decoded array accepted, in bytes, checked from the header before decoding.
     zero_is_invalid : bool or None
         Whether 0 means "no measurement". None: True for single-channel integer
         images (LCMS), False for colour photographs and float data (NaN/inf are
@@ -178,7 +190,7 @@ def read_range_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     ImageReadError
         Naming the file and the problem (also when no pixel is valid).
     """
-    raw = load_array(path, max_pixels=max_pixels)
+    raw = load_array(path, max_pixels=max_pixels, max_bytes=max_bytes)
     channels = 1 if raw.ndim == 2 else int(raw.shape[-1])
     if zero_is_invalid is None:
         zero_is_invalid = channels == 1 and raw.dtype.kind in "ui"
