@@ -225,5 +225,16 @@ def test_list_images_sorted_filtered(tmp_path):
     assert all(p.parent == tmp_path for p in list_images(tmp_path))
 
 
+def test_list_images_skips_a_symlink_loop_with_a_warning(tmp_path, caplog):
+    _save(tmp_path / "a.png", np.ones((4, 4), np.uint8))
+    (tmp_path / "loop").symlink_to("loop")  # ln -s loop loop
+    (tmp_path / "scan.tif").symlink_to("scan.tif")
+    with caplog.at_level("WARNING", logger="napari_crack_al.core.range_io"):
+        assert list_images(tmp_path) == [tmp_path / "a.png"]
+    warned = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "skipping 'loop', which cannot be read" in warned and str(tmp_path) in warned
+    assert "skipping 'scan.tif'" in warned
+
+
 def test_list_images_empty_folder(tmp_path):
     assert list_images(tmp_path) == []

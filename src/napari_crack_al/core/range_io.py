@@ -211,11 +211,23 @@ def read_range_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                       channels=channels)
 
 
+def _is_file(entry: os.DirEntry, folder: Path) -> bool:
+    """Whether ``entry`` is a file (links followed); False, with a warning, if unknowable."""
+    try:
+        return entry.is_file()
+    except OSError as exc:  # a symlink loop (ELOOP), a link into an unreadable folder...
+        logger.warning("%s: skipping %r, which cannot be read (%s)", folder, entry.name,
+                       exc.strerror or exc)
+        return False
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """List the supported images in a folder, sorted by file name.
 
     Hidden files (names starting with ``.``, e.g. temporary files of atomic
-    writes) and sub-folders are ignored; suffixes match case-insensitively.
+    writes) and sub-folders are ignored; suffixes match case-insensitively. An
+    entry that cannot be examined (a symbolic link loop, a link into an
+    unreadable folder) is skipped with a warning naming it.
 
     Parameters
     ----------
@@ -239,13 +251,13 @@ def list_images(folder: str | Path) -> list[Path]:
         raise ImageReadError(folder, "is a file, not a folder")
     try:
         with os.scandir(folder) as it:
-            entries = [(e.name, e.is_file()) for e in it]
+            entries = [e for e in it if not e.name.startswith(".") and _is_file(e, folder)]
     except PermissionError as exc:
         raise ImageReadError(folder, "folder is not readable (permission denied)") from exc
     except OSError as exc:
         raise ImageReadError(folder, f"folder cannot be listed ({exc.strerror or exc})") from exc
-    names = sorted(n for n, is_file in entries if is_file and not n.startswith(".")
-                   and Path(n).suffix.lower() in SUPPORTED_IMAGE_SUFFIXES)
+    names = sorted(e.name for e in entries
+                   if Path(e.name).suffix.lower() in SUPPORTED_IMAGE_SUFFIXES)
     by_stem: dict[str, list[str]] = {}
     for n in names:
         by_stem.setdefault(Path(n).stem, []).append(n)
