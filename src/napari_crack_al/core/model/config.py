@@ -45,17 +45,28 @@ DECODERS: tuple[str, ...] = ("unet", "deeplabv3plus", "deeplabv3plus_unet")
 LEGACY_DECODER = "deeplabv3plus"
 
 
+#: Largest channel count of any layer a config may ask for: a checkpoint whose config would
+#: build a model of many GB is refused before anything is allocated (ResNet-101 has 2048).
+MAX_CHANNELS = 4096
+#: Largest input channel count and class count.
+MAX_IN_CHANNELS = 16
+MAX_CLASSES = 256
+
+
 def _check_widths(name: str, value: Any, count: int) -> tuple[int, ...]:
     widths = tuple(value) if isinstance(value, (list, tuple)) else None
     if widths is None or len(widths) != count or any(
-            isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise ConfigError(f"{name} must be {count} integers >= 1, got {value!r}")
+            isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_CHANNELS
+            for w in widths):
+        raise ConfigError(f"{name} must be {count} integers in [1, {MAX_CHANNELS}], "
+                          f"got {value!r}")
     return widths
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _check_int(name: str, value: Any, minimum: int, maximum: int = MAX_CHANNELS) -> None:
+    if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
+            or value > maximum):
+        raise ConfigError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -133,8 +144,8 @@ class ModelConfig(ConfigIO):
                 f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, "
                 f"got {self.output_stride!r}"
             )
-        _check_int("in_channels", self.in_channels, 1)
-        _check_int("num_classes", self.num_classes, 2)
+        _check_int("in_channels", self.in_channels, 1, MAX_IN_CHANNELS)
+        _check_int("num_classes", self.num_classes, 2, MAX_CLASSES)
         _check_int("decoder_channels", self.decoder_channels, 1)
         _check_int("low_level_channels", self.low_level_channels, 1)
         _check_int("rep_dim", self.rep_dim, 1)
@@ -192,7 +203,7 @@ class Preset:
             )
         _check_int("crop_size", self.crop_size, 32)
         _check_int("batch_size", self.batch_size, 1)
-        _check_int("iterations", self.iterations, 1)
+        _check_int("iterations", self.iterations, 1, 10**9)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the preset as JSON-able primitives."""

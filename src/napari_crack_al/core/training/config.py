@@ -33,6 +33,25 @@ def _is_num(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
+#: Bounds checked before a model is built: beyond them one step would need tens of GB.
+MAX_BATCH = 1024
+MAX_CROP = 4096
+#: Pixels of one step (labelled + unlabelled crops): 64 crops of 1024² (GPU presets use 2 M).
+MAX_STEP_PIXELS = 64 * 1024 * 1024
+
+
+def _step_size_problems(batch: Any, unlabeled: Any, crop: Any) -> list[str]:
+    """A step too large for any machine (the crops of one step, labelled and unlabelled)."""
+    if not all(_is_int(v) and v >= 1 for v in (batch, unlabeled, crop)):
+        return []
+    pixels = (batch + unlabeled) * crop * crop
+    if pixels <= MAX_STEP_PIXELS:
+        return []
+    return [f"batch_size + unlabeled_batch_size = {batch + unlabeled} crops of {crop}² is "
+            f"{pixels / 1e6:.0f} M pixels per step, more than {MAX_STEP_PIXELS / 1e6:.0f} M "
+            "(it would need tens of GB of memory)"]
+
+
 @dataclass(frozen=True)
 class TrainConfig(ConfigIO):
     """Everything the trainer needs besides the data and the model architecture.
@@ -214,12 +233,14 @@ class TrainConfig(ConfigIO):
             if v not in options:
                 problems.append(f"{name} must be one of {', '.join(options)} (got {v!r})")
 
-        def integer(name: str, low: int, *, none_ok: bool = False) -> None:
+        def integer(name: str, low: int, high: int | None = None, *,
+                    none_ok: bool = False) -> None:
             v = getattr(self, name)
             if v is None and none_ok:
                 return
-            if not _is_int(v) or v < low:
-                problems.append(f"{name} must be an integer >= {low} (got {v!r})")
+            if not _is_int(v) or v < low or (high is not None and v > high):
+                span = f">= {low}" if high is None else f"in [{low}, {high}]"
+                problems.append(f"{name} must be an integer {span} (got {v!r})")
 
         def number(name: str, low: float, high: float = math.inf, *, low_open: bool = False,
                    high_open: bool = False) -> None:
@@ -241,11 +262,13 @@ class TrainConfig(ConfigIO):
         choice("device", DEVICES)
         choice("save_which", SAVE_WHICH)
         integer("iterations", 1)
-        integer("batch_size", 1)
-        integer("unlabeled_batch_size", 1)
-        integer("crop_size", 32)
+        integer("batch_size", 1, MAX_BATCH)
+        integer("unlabeled_batch_size", 1, MAX_BATCH)
+        integer("crop_size", 32, MAX_CROP)
         if _is_int(self.crop_size) and self.crop_size % 16:
             problems.append(f"crop_size must be a multiple of 16 (got {self.crop_size})")
+        problems += _step_size_problems(self.batch_size, self.unlabeled_batch_size,
+                                        self.crop_size)
         number("lr", 0.0, low_open=True)
         number("momentum", 0.0, 1.0, high_open=True)
         number("weight_decay", 0.0)
