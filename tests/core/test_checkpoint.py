@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import zipfile
 
 import numpy as np
 import pytest
@@ -153,6 +154,47 @@ def test_truncated_and_foreign_files(tmp_path, trained):
     torch.save({"format": "napari-crack-al/99"}, future)
     with pytest.raises(CheckpointError, match="unsupported checkpoint format"):
         load_checkpoint(future)
+
+
+def _foreign_files(tmp_path):
+    """(file, the phrase naming its content) for files that are no torch.save output."""
+    from PIL import Image
+
+    png = tmp_path / "photo.pt"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(png, format="PNG")
+    noise = tmp_path / "noise.pt"
+    noise.write_bytes(np.random.default_rng(0).bytes(256))
+    assert noise.read_bytes()[:1] != b"\x80"  # not a pickle by chance
+    arr = tmp_path / "array.pt"
+    with open(arr, "wb") as fh:
+        np.save(fh, np.ones(3))
+    archive = tmp_path / "archive.pt"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("notes.txt", "hello")
+    return [(png, "looks like a PNG image"), (noise, "unrecognised content"),
+            (arr, "looks like a NumPy .npy array"),
+            (archive, "looks like a zip archive that torch.save did not write")]
+
+
+def test_a_file_of_another_kind_is_named_not_called_unsafe(tmp_path):
+    for path, what in _foreign_files(tmp_path):
+        for load in (load_checkpoint, lambda p: load_model(p, "cpu"),
+                     lambda p: load_encoder_weights(build_model(CFG), p)):
+            with pytest.raises(CheckpointError) as info:
+                load(path)
+            message = str(info.value)
+            assert message == f"{path}: not a PyTorch checkpoint ({what})", message
+            assert "unsafe" not in message and "\n" not in message
+
+
+def test_legacy_torch_save_format_still_loads_with_weights_only(tmp_path, trained):
+    model, good = trained
+    legacy = tmp_path / "legacy.pt"
+    payload = torch.load(good, weights_only=True)
+    torch.save(payload, legacy, _use_new_zipfile_serialization=False)
+    assert legacy.read_bytes()[:2] == b"\x80\x02"  # a pickle, not a zip archive
+    ckpt = load_checkpoint(legacy)
+    assert ckpt.metadata["round"] == 2 and ckpt.model_config == CFG
 
 
 def test_incompatible_config_and_weights(tmp_path, trained):

@@ -209,6 +209,21 @@ def test_export_refuses_to_overwrite_without_force(setup, tmp_path):
         export_model(setup["ckpt"], tmp_path / "missing" / "m.pt")
 
 
+def test_load_any_model_names_a_file_of_another_kind(tmp_path):
+    from PIL import Image
+
+    for name in ("photo.pt", "photo.onnx"):
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / name, format="PNG")
+    (tmp_path / "noise.pt").write_bytes(np.random.default_rng(0).bytes(256))
+    cases = [("photo.pt", "not a PyTorch checkpoint (looks like a PNG image)"),
+             ("photo.onnx", "not an ONNX model (looks like a PNG image)"),
+             ("noise.pt", "not a PyTorch checkpoint (unrecognised content)")]
+    for name, problem in cases:
+        with pytest.raises(CheckpointError) as info:
+            load_any_model(tmp_path / name)
+        assert str(info.value) == f"{tmp_path / name}: {problem}"
+
+
 def test_load_any_model_reads_a_checkpoint(setup):
     model, info = load_any_model(setup["ckpt"])
     assert info.kind == "checkpoint" and info.profile == "none"

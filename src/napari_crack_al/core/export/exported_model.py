@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from ..sniff import describe_content, read_head
 from .model_export import (
     EXPORT_SCHEMA,
     METADATA_NAME,
@@ -161,6 +162,16 @@ def _embedded_onnx(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _refuse_foreign_onnx(path: Path) -> None:
+    """Raise when the content of a would-be ONNX file shows another kind of file."""
+    try:
+        what = describe_content(read_head(path))
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if what != "unrecognised content":  # ONNX (protobuf) has no signature of its own
+        raise CheckpointError(path, f"not an ONNX model ({what})")
+
+
 def read_export_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata of an exported model: the embedded JSON, else the sidecar ``PATH.json``.
 
@@ -177,6 +188,8 @@ def read_export_metadata(path: str | Path) -> dict[str, Any]:
         _embedded_onnx(path) if kind == "onnx" else None)
     if meta is None:
         meta = _read_sidecar(path)
+    if meta is None and kind == "onnx":
+        _refuse_foreign_onnx(path)
     if meta is None or meta.get("format") != EXPORT_SCHEMA:
         raise CheckpointError(path, f"not a napari-crack-al model export (no {METADATA_NAME} "
                                     f"inside and no sidecar {sidecar_path(path).name})")

@@ -30,6 +30,7 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..errors import CheckpointError, ConfigError
+from ..sniff import describe_content, read_head
 from .config import LEGACY_DECODER, ModelConfig
 from .segmenter import CrackSegmenter, build_model
 
@@ -91,20 +92,50 @@ def _jsonable(obj: Any, what: str) -> Any:
     return json.loads(json.dumps(obj, default=default, allow_nan=True))
 
 
+def _zip_not_from_torch_save(path: Path) -> str | None:
+    """Why a zip archive is not a ``torch.save`` file (no ``data.pkl``); None if it may be one."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):  # a cut archive: torch.load reports it as truncated
+        return None
+    if any(n.endswith("data.pkl") for n in names):
+        return None
+    return "looks like a zip archive that torch.save did not write"
+
+
+def _not_a_checkpoint(path: Path) -> str | None:
+    """What ``path`` is when its content shows it is no ``torch.save`` file, else None."""
+    try:
+        what = describe_content(read_head(path))
+    except OSError:
+        return None  # torch.load reports it
+    if what == "the file is empty" or what.endswith(("a Python pickle", "a tar archive")):
+        return None  # empty, or the legacy (pickle / tar) formats: left to torch.load
+    if what == "looks like a zip archive":
+        return _zip_not_from_torch_save(path)
+    return what
+
+
 def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)`` with a :class:`CheckpointError` naming the file.
 
     Raises
     ------
     CheckpointError
-        Missing file, folder, truncated or corrupt file, or a file holding objects
-        other than tensors and plain data (refused unpickled: nothing is executed).
+        Missing file, folder, a file of another kind ("not a PyTorch checkpoint
+        (looks like a PNG image)"), truncated or corrupt file, or a file holding
+        objects other than tensors and plain data (refused unpickled: nothing is
+        executed).
     """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(path, "file does not exist")
     if not path.is_file():
         raise CheckpointError(path, "is not a file")
+    foreign = _not_a_checkpoint(path)
+    if foreign is not None:
+        raise CheckpointError(path, f"not a PyTorch checkpoint ({foreign})")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -224,6 +255,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                       metadata=dict(metadata), state_dict=dict(sd), path=path)
 
 
+def _refuse_non_finite(path: Path, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """A checkpoint with NaN or infinite weights would predict empty masks without a word."""
+    bad = [k for k, v in state_dict.items()
+           if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise CheckpointError(path, f"holds NaN or infinite weights ({', '.join(bad[:3])}{more}); "
+                                    "the file is damaged or its training diverged")
+
+
 def load_model(path: str | Path, device: str | torch.device | None = None,
                ) -> tuple[CrackSegmenter, Checkpoint]:
     """Rebuild the model stored in a checkpoint, on ``device`` (default CPU), in eval mode.
@@ -253,7 +294,9 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
         raise CheckpointError(
             Path(path), "weights do not match the stored model configuration; " + "; ".join(parts)
         )
+    _refuse_non_finite(Path(path), ckpt.state_dict)
     model.load_state_dict(ckpt.state_dict, strict=True)
+    model.checkpoint_path = Path(path)  # named by errors of inference
     model.to(torch.device(device) if device is not None else torch.device("cpu"))
     model.eval()
     return model, ckpt
