@@ -47,6 +47,10 @@ class CheckpointError(InputError):
     """A model checkpoint cannot be loaded (truncated, unsafe, incompatible)."""
 
 
+class ModelOutputError(CheckpointError):
+    """A model ran but its output cannot be used (NaN, wrong shape, out of memory)."""
+
+
 class ConfigError(CrackALError, ValueError):
     """A configuration value is invalid; the message lists the valid options."""
 

@@ -24,12 +24,13 @@ import logging
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .errors import ConfigError, CrackALError
+from .errors import ConfigError, CrackALError, ModelOutputError
 from .events import CancelToken, ProgressEvent
 
 __all__ = [
@@ -173,6 +174,43 @@ def _logits_of(out: object) -> torch.Tensor:
     raise TypeError(f"model output {type(out).__name__} has no logits tensor")
 
 
+def _model_path(model: nn.Module) -> Path | None:
+    """The file a model was loaded from, when known (for error messages)."""
+    path = getattr(model, "checkpoint_path", None) or getattr(model, "path", None)
+    return Path(path) if isinstance(path, (str, Path)) else None
+
+
+def _run_tiles(model: nn.Module, x_t: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    """The logits of a batch of tiles, checked: shape (B, C >= 2, H, W) and finite.
+
+    Raises
+    ------
+    ModelOutputError
+        The model failed (out of memory, a foreign TorchScript error) or returned logits of
+        the wrong shape or with NaN / infinite values.
+    """
+    where = _model_path(model)
+    try:
+        with _autocast(dev):
+            logits = _logits_of(model(x_t))
+    except MemoryError:
+        raise ModelOutputError(where, f"ran out of memory on tiles of {tuple(x_t.shape)} "
+                                      "(try a smaller tile)") from None
+    except (RuntimeError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ModelOutputError(where, f"failed on tiles of {tuple(x_t.shape)} ({first})") from None
+    b, _, th, tw = x_t.shape
+    if logits.ndim != 4 or logits.shape[0] != b or logits.shape[1] < 2 or \
+            tuple(logits.shape[-2:]) != (th, tw):
+        raise ModelOutputError(where, f"returned logits of shape {tuple(logits.shape)} for tiles "
+                                      f"of shape {tuple(x_t.shape)}; expected ({b}, classes >= 2, "
+                                      f"{th}, {tw})")
+    if not bool(torch.isfinite(logits).all()):
+        raise ModelOutputError(where, "returned NaN or infinite values (its weights are "
+                                      "damaged or training diverged); no mask was written")
+    return logits
+
+
 def _prepare_model(model: nn.Module, device: str | torch.device | None) -> torch.device:
     if device is None:
         param = next(iter(model.parameters()), None)
@@ -266,11 +304,7 @@ def iter_predict_image(model: nn.Module, image: np.ndarray, *, tile: int = 512,
             chunk = boxes[start:start + batch_size]
             batch = np.stack([img[:, y:y + th, x:x + tw] for y, x in chunk])
             x_t = torch.from_numpy(batch).to(dev, non_blocking=True)
-            with _autocast(dev):
-                logits = _logits_of(model(x_t))
-            if logits.ndim != 4 or logits.shape[0] != len(chunk) or logits.shape[-2:] != (th, tw):
-                raise ValueError(f"model returned logits of shape {tuple(logits.shape)} for tiles "
-                                 f"of shape {tuple(x_t.shape)}")
+            logits = _run_tiles(model, x_t, dev)
             probs = torch.softmax(logits.float(), dim=1)[:, 1:].cpu().numpy()
             if acc is None:
                 num_classes = probs.shape[1] + 1
