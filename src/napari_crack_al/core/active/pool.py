@@ -127,10 +127,14 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
             results[ev.name] = ev
             if ev.embedding is not None:
                 embeddings[ev.name] = ev.embedding
-            if write_suggestions:
-                project.set_suggestion(ev.name, ev.probability > suggest_threshold, model_version)
-            if store_probabilities:
-                write_probability(project, ev.name, ev.probability)
+            try:  # one image that cannot be written must not abort the pool
+                if write_suggestions:
+                    project.set_suggestion(ev.name, ev.probability > suggest_threshold,
+                                           model_version)
+                if store_probabilities:
+                    write_probability(project, ev.name, ev.probability)
+            except (InputError, OSError) as exc:
+                skipped.append(f"{ev.name}: its suggestion could not be stored ({exc})")
         else:
             yield ev
     if cancel is not None and cancel.cancelled:
