@@ -13,7 +13,14 @@ import torch
 from napari_crack_al.core.errors import ExportError
 from napari_crack_al.core.export import plots
 from napari_crack_al.core.export.measurements import measure_cracks
-from napari_crack_al.core.export.report import build_report, render_html, write_report
+from napari_crack_al.core.export.report import (
+    Block,
+    Report,
+    build_report,
+    render_html,
+    render_markdown,
+    write_report,
+)
 from napari_crack_al.core.mask_io import read_mask
 from napari_crack_al.core.model import ModelConfig, build_model, save_checkpoint
 from napari_crack_al.core.project import Project
@@ -127,6 +134,40 @@ def test_markdown_report_writes_plots_beside_it(tmp_path):
         assert write_report(project, out, force=True).path == out
         with pytest.raises(ExportError, match=".html or .md"):
             write_report(project, tmp_path / "report.pdf")
+
+
+HOSTILE = "<img src=x onerror=alert(1)>*v2*_[x](javascript:alert(1))|\n# forged"
+
+
+def test_markdown_escapes_user_strings():
+    report = Report(title=f"Crack annotation report: {HOSTILE}", blocks=(
+        Block("h2", f"Held-out metrics of the latest model ({HOSTILE})"),
+        Block("p", "1. not a list & <b>not bold</b>"),
+        Block("table", header=("version", "images"), rows=((HOSTILE, "2"), ("-", "1"))),
+        Block("img", "Plot [1]", name="p"),
+    ))
+    text = render_markdown(report, {"p": "my report_files/p (1).png"})
+    lines = text.splitlines()
+    assert not any(line.startswith("# forged") for line in lines)
+    assert not re.search(r"(?<!\\)([<>]|\]\(javascript)", text)  # no raw tag, no link
+    escaped = "\\<img src=x onerror=alert(1)\\>\\*v2\\*\\_\\[x\\](javascript:alert(1))\\| \\# forged"
+    assert escaped in text
+    assert "1\\. not a list \\& \\<b\\>not bold\\</b\\>" in lines
+    assert "| - | 1 |" in lines  # a dash in a table cell is left alone
+    assert "![Plot \\[1\\]](my%20report_files/p%20%281%29.png)" in lines
+    assert len([line for line in lines if line.startswith("| ")]) == 3  # header and two rows
+
+
+def test_model_version_is_escaped_in_both_formats(tmp_path):
+    root = tmp_path / "proj"
+    make_project(root, annotate=True, model=False)
+    with Project.open(root) as project:
+        project.add_model("<script>alert(1)</script>", project.models_dir / "gone.pt", round=1,
+                          metrics={"f1": 0.5})
+        md = write_report(project, tmp_path / "r.md").path.read_text(encoding="utf-8")
+        page = write_report(project, tmp_path / "r.html").path.read_text(encoding="utf-8")
+    assert not re.search(r"(?<!\\)<script", md) and "\\<script\\>alert(1)\\</script\\>" in md
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
 def test_empty_project_gives_a_valid_report(tmp_path):

@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from .printable import printable
+
 __all__ = ["int_at_least", "positive_int", "non_negative_int", "positive_float", "open_fraction",
            "seconds", "share", "existing_file"]
 
@@ -104,5 +106,5 @@ def existing_file(text: str) -> Path:
     path = Path(text).expanduser()
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise argparse.ArgumentTypeError(f"{path} {what}")
+        raise argparse.ArgumentTypeError(f"{printable(path)} {what}")
     return path

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..core.active.strategies import STRATEGY_NAMES
 from .argtypes import int_at_least as _int_at_least
 from .argtypes import open_fraction
+from .printable import printable
 
 _probability = open_fraction("the threshold")
 
@@ -139,5 +140,5 @@ def run(args: argparse.Namespace) -> int:
           f"(model {version}) in {seconds:.1f} s; queue re-sorted")
     for i, name in enumerate(ranking[:args.top], 1):
         mark = "*" if i <= args.k else " "
-        print(f"{i:4d}{mark} {name}")
+        print(f"{i:4d}{mark} {printable(name)}")
     return 0

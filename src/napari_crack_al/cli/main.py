@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..core.errors import CrackALError
+from .printable import OneLineFormatter, printable
 
 log = logging.getLogger("napari_crack_al")
 
@@ -37,16 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(level: int) -> None:
+    """Log to stderr, one line per message (control characters in names escaped)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging(logging.WARNING - 10 * min(args.verbose, 2))
     try:
         return int(args.func(args) or 0)
     except CrackALError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)  # a name cannot forge a line
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
