@@ -20,33 +20,72 @@ from ..atomic import fsync_dir
 from ..errors import ProjectError
 from . import schema
 
-__all__ = ["connect", "transaction", "build_database", "check_database", "integrity_check"]
+__all__ = ["connect", "transaction", "build_database", "check_database", "integrity_check",
+           "explain", "medium_is_read_only"]
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
 
 
-@contextlib.contextmanager
-def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
-    """A configured autocommit connection, closed on exit; SQLite errors become ProjectError."""
-    try:
-        conn = sqlite3.connect(db_path, isolation_level=None, timeout=BUSY_TIMEOUT_S,
+#: What SQLite's messages mean for a user, checked in order (lower-case substrings).
+_EXPLANATIONS = (
+    ("readonly database", "the project is on a read-only medium (or its files are read-only); "
+                          "nothing can be changed"),
+    ("disk is full", "the disk is full; free some space and try again"),
+    ("disk i/o error", "the medium failed to read or write (disk I/O error)"),
+    ("database is locked", "the database is locked by another process that is writing; try "
+                           "again when it is done"),
+    ("unable to open database file", "cannot open the database file (missing, or its folder "
+                                     "is not accessible)"),
+)
+
+
+def explain(exc: sqlite3.Error) -> str | None:
+    """A user's words for an SQLite error that is not about a damaged file, else None."""
+    text = str(exc).lower()
+    for needle, words in _EXPLANATIONS:
+        if needle in text:
+            return words
+    return None
+
+
+def _open(db_path: Path, read_only: bool) -> sqlite3.Connection:
+    if not read_only:
+        return sqlite3.connect(db_path, isolation_level=None, timeout=BUSY_TIMEOUT_S,
                                check_same_thread=False)
+    # immutable: no lock, no -wal/-shm files (a read-only medium cannot hold them)
+    uri = f"{db_path.resolve().as_uri()}?mode=ro&immutable=1"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+
+
+@contextlib.contextmanager
+def connect(db_path: Path, *, read_only: bool = False) -> Iterator[sqlite3.Connection]:
+    """A configured autocommit connection, closed on exit; SQLite errors become ProjectError.
+
+    With ``read_only`` the file is opened immutable (``mode=ro&immutable=1``): nothing is
+    written, not even a journal, so a project on a read-only medium can be read and exported.
+    """
+    try:
+        conn = _open(db_path, read_only)
     except sqlite3.Error as exc:
-        raise ProjectError(db_path, f"cannot open the project database ({exc})") from exc
+        why = explain(exc) or f"cannot open the project database ({exc})"
+        raise ProjectError(db_path, why) from exc
     try:
         schema.configure_connection(conn, timeout_ms=int(BUSY_TIMEOUT_S * 1000))
         yield conn
     except sqlite3.Error as exc:
-        raise ProjectError(db_path, f"database error ({exc})") from exc
+        raise ProjectError(db_path, explain(exc) or f"database error ({exc})") from exc
     finally:
         conn.close()
 
 
 @contextlib.contextmanager
-def transaction(db_path: Path) -> Iterator[sqlite3.Connection]:
+def transaction(db_path: Path, *, read_only: bool = False) -> Iterator[sqlite3.Connection]:
     """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), rolled back on any error."""
+    if read_only:
+        raise ProjectError(db_path, "the project is open read-only (its medium is read-only); "
+                                    "nothing can be changed")
     with connect(db_path) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -98,18 +137,21 @@ def build_database(db_path: Path, tmp_path: Path, rows: Sequence[tuple[Any, ...]
         raise ProjectError(db_path, f"cannot create the project database ({exc})") from exc
 
 
-def check_database(db_path: Path) -> None:
-    """Check an existing database and migrate it to the current schema.
+def check_database(db_path: Path, *, read_only: bool = False) -> None:
+    """Check an existing database and migrate it to the current schema (unless ``read_only``).
 
     Raises
     ------
     ProjectError
-        Not an SQLite file, empty, damaged (``quick_check``), or written by a newer version.
+        Not an SQLite file, empty, damaged (``quick_check``), written by a newer version,
+        or (``read_only``) by an older one that needs migrating on a writable medium; or the
+        medium is full, failing or locked (said in those words).
     """
     try:
-        conn = sqlite3.connect(db_path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        conn = _open(db_path, read_only)
     except sqlite3.Error as exc:
-        raise ProjectError(db_path, f"cannot open the project database ({exc})") from exc
+        why = explain(exc) or f"cannot open the project database ({exc})"
+        raise ProjectError(db_path, why) from exc
     try:
         schema.configure_connection(conn)
         version = schema.schema_version(conn)
@@ -121,6 +163,11 @@ def check_database(db_path: Path) -> None:
         problems = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
         if problems != ["ok"]:
             raise ProjectError(db_path, "database is damaged: " + "; ".join(problems[:5]))
+        if read_only:
+            if version < schema.SCHEMA_VERSION:
+                raise ProjectError(db_path, f"was made by an older version (schema {version}); "
+                                            "open it once on a writable medium to update it")
+            return
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode=WAL")
         if version < schema.SCHEMA_VERSION:
@@ -130,9 +177,25 @@ def check_database(db_path: Path) -> None:
     except schema.UnsupportedSchemaError as exc:
         raise ProjectError(db_path, str(exc)) from exc
     except sqlite3.DatabaseError as exc:
-        raise ProjectError(db_path, f"not a valid project database ({exc})") from exc
+        why = explain(exc) or f"not a valid project database ({exc})"
+        raise ProjectError(db_path, why) from exc
     finally:
         conn.close()
+
+
+def medium_is_read_only(folder: Path) -> bool:
+    """Whether no file can be created in ``folder`` because it (or its medium) is read-only."""
+    import errno
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return False
 
 
 def integrity_check(db_path: Path) -> list[str]:

@@ -77,6 +77,8 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         self.db_path = self.state_dir / DB_FILENAME
         self._lock = threading.RLock()
         self._file_lock: ProjectLock | None = None
+        #: Opened on a read-only medium: reads and exports work, every change is refused.
+        self.read_only = False
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"
@@ -135,14 +137,23 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         return project
 
     @classmethod
-    def open(cls, root: str | Path) -> Project:
+    def open(cls, root: str | Path, *, read_only: bool | None = None) -> Project:
         """Open an existing project (and remove temp files a crash may have left).
+
+        Parameters
+        ----------
+        root : str or Path
+            The project folder.
+        read_only : bool, optional
+            Open without writing anything (not even a lock or a journal): reads, export and
+            reports work, changes raise :class:`ProjectError`. Default: when the project's
+            state folder cannot be written (a read-only medium).
 
         Raises
         ------
         ProjectError
-            Not a project, the database is not a valid or intact SQLite file, or
-            its schema is newer than this code.
+            Not a project, the database is not a valid or intact SQLite file, its schema
+            is newer than this code, or its medium is full, failing or locked.
         """
         project = cls(root)
         if not project.root.is_dir():
@@ -150,8 +161,14 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         if not cls.is_project(project.root):
             raise ProjectError(project.root, "is not a napari-crack-al project "
                                              f"(no {STATE_DIRNAME}/{DB_FILENAME})")
-        _database.check_database(project.db_path)
-        project._acquire_file_lock()
+        if read_only is None:
+            read_only = _database.medium_is_read_only(project.state_dir)
+        project.read_only = bool(read_only)
+        _database.check_database(project.db_path, read_only=project.read_only)
+        if project.read_only:
+            logger.info("opened %s read-only", project.root)
+        else:
+            project._acquire_file_lock()
         return project
 
     @classmethod
@@ -214,12 +231,17 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
                                  {"pixel_size_mm": pixel_size_mm, "created_at": now})
 
     # ------------------------------------------------------------------ database access
+    def _refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise ProjectError(self.root, "the project is open read-only (its medium is "
+                                          "read-only); nothing can be changed")
+
     def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        return _database.connect(self.db_path)
+        return _database.connect(self.db_path, read_only=self.read_only)
 
     def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        """One write transaction, rolled back on any error."""
-        return _database.transaction(self.db_path)
+        """One write transaction, rolled back on any error (refused when read-only)."""
+        return _database.transaction(self.db_path, read_only=self.read_only)
 
     def integrity_check(self) -> list[str]:
         """Run SQLite's full ``PRAGMA integrity_check``; return the problems (empty when intact)."""
@@ -244,6 +266,7 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         """Save an unaccepted mask (autosave); it takes priority in :meth:`mask_for_editing`."""
         path = self.draft_path(name)
         arr = self._checked_mask(name, mask, path)
+        self._refuse_if_read_only()
         with self._lock:
             write_mask(path, arr)
 
@@ -297,6 +320,7 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         seconds = _check_seconds(seconds)
         path = self.annotation_path(name)
         arr = self._checked_mask(name, mask, path)
+        self._refuse_if_read_only()
         with self._lock:
             suggestion, suggestion_version = self._suggestion_for_edit_fraction(name, arr.shape)
             fraction = edit_fraction(arr, suggestion)
@@ -359,6 +383,7 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         _check_version(model_version)
         path = self.suggestion_path(name)
         arr = self._checked_mask(name, mask, path)
+        self._refuse_if_read_only()
         with self._lock:
             write_mask(path, arr)
             with self._transaction() as conn:
