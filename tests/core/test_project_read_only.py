@@ -69,3 +69,29 @@ def test_sqlite_failures_are_said_in_a_users_words(closed_project, monkeypatch, 
         Project.open(closed_project, read_only=False)
     assert "not a valid project database" not in str(info.value)
     assert "project.sqlite" in str(info.value)
+
+
+@pytest.mark.parametrize("key, text, phrase", [
+    ("pixel_size_mm", "not json{", "is not valid JSON"),
+    ("pixel_size_mm", '"abc"', "must be a number"),
+    ("pixel_size_mm", "-3", "must be a positive number"),
+    ("heldout", '"img"', "must be a list"),
+])
+def test_hand_edited_meta_values_are_one_error(closed_project, key, text, phrase):
+    db = closed_project / ".crack-al" / "project.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                 "value = excluded.value", (key, text))
+    conn.commit()
+    conn.close()
+    from napari_crack_al.core.active.heldout import select_heldout
+    from napari_crack_al.core.active.round import RoundConfig
+    from napari_crack_al.core.training.config import TrainConfig
+
+    with Project.open(closed_project) as project:
+        with pytest.raises(ProjectError, match=phrase) as info:
+            if key == "pixel_size_mm":
+                _ = project.pixel_size_mm
+            else:
+                select_heldout(project, project.names(), RoundConfig(train=TrainConfig()))
+        assert "project.sqlite" in str(info.value) and key in str(info.value)

@@ -33,14 +33,14 @@ def select_heldout(project: Any, annotated: Sequence[str], config: RoundConfig) 
     model has seen the others), in a fixed pseudo-random order of their names (seeded).
     """
     annotated = list(annotated)
-    user = project.get_meta(HELDOUT_META)
+    user = project.get_meta(HELDOUT_META, kind=list)
     if user:
         return sorted(set(map(str, user)) & set(annotated))
-    kept = [n for n in (project.get_meta(HELDOUT_AUTO_META) or []) if n in set(annotated)]
-    previous = list(project.get_meta(HELDOUT_AUTO_META) or [])
+    previous = list(project.get_meta(HELDOUT_AUTO_META, kind=list) or [])
+    kept = [n for n in previous if n in set(annotated)]
     if len(annotated) >= config.min_heldout_pool and config.heldout_fraction > 0:
         target = int(len(annotated) * config.heldout_fraction)
-        trained = set(project.get_meta(TRAINED_META) or [])
+        trained = set(project.get_meta(TRAINED_META, kind=list) or [])
         pool = sorted((n for n in annotated if n not in set(kept)),
                       key=lambda n: (n in trained, stable_key(config.seed, n)))
         kept += pool[:max(0, target - len(kept))]

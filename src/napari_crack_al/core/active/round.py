@@ -358,7 +358,7 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
     project.add_model(version, final, round=r,
                       metrics={**metrics, "threshold": float(result.threshold)})
     project.set_meta(NORMALIZATION_META, profile)  # the display shows what the model sees
-    trained = list(project.get_meta(TRAINED_META) or [])
+    trained = list(project.get_meta(TRAINED_META, kind=list) or [])
     project.set_meta(TRAINED_META, list(dict.fromkeys(trained + [t.name for t in labeled])))
     yield CheckpointEvent(step=result.steps, path=final,
                           metadata={"round": r, "final": True, "model_version": version,

@@ -203,7 +203,8 @@ def _model_section(project: Any, numbers: dict) -> list[Block]:
                          rows=tuple((k, _num(v, 4)) for k, v in sorted(met.items()))))
     else:
         out.append(Block("p", "The latest model has no held-out metrics."))
-    held = project.get_meta("heldout") or project.get_meta("heldout_auto") or []
+    held = (project.get_meta("heldout", kind=list)
+            or project.get_meta("heldout_auto", kind=list) or [])
     if isinstance(held, list) and held:
         more = f" and {len(held) - 10} more" if len(held) > 10 else ""
         shown = ", ".join(map(str, held[:10])) + more

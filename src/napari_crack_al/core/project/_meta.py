@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 
 __all__ = ["MetaMixin"]
 
+_KIND_WORDS = {list: "a list", dict: "an object", float: "a number", str: "a string"}
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
 
 class MetaMixin:
     """Meta values and model registry of a :class:`Project` (mixed into it)."""
@@ -34,11 +42,42 @@ class MetaMixin:
     _transaction: Callable[[], contextlib.AbstractContextManager[sqlite3.Connection]]
 
     # ------------------------------------------------------------------ meta
-    def get_meta(self, key: str, default: Any = None) -> Any:
-        """The JSON value stored under ``key``, or ``default``."""
+    def get_meta(self, key: str, default: Any = None, *, kind: type | None = None) -> Any:
+        """The JSON value stored under ``key``, or ``default``.
+
+        Parameters
+        ----------
+        key : str
+            The meta key.
+        default : any
+            Returned when nothing is stored (or JSON ``null``).
+        kind : type, optional
+            The type the value must have (``list``: a list of names, ``dict``, ``float``:
+            any JSON number).
+
+        Raises
+        ------
+        ProjectError
+            The stored text is not JSON, or not of ``kind`` (a database edited by hand).
+        """
         with self._connect() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        if row is None:
+            return default
+        try:
+            value = json.loads(row[0]) if isinstance(row[0], (str, bytes)) else row[0]
+        except ValueError:
+            raise ProjectError(self.db_path, f"meta value {key!r} is not valid JSON "
+                                             f"({str(row[0])[:40]!r}); the project database "
+                                             "may have been edited by hand") from None
+        if value is None:
+            return default
+        if kind is not None and not _is_kind(value, kind):
+            raise ProjectError(self.db_path, f"meta value {key!r} must be "
+                                             f"{_KIND_WORDS.get(kind, kind.__name__)}, got "
+                                             f"{str(value)[:40]!r}; the project database may "
+                                             "have been edited by hand")
+        return value
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable ``value`` under ``key`` (ValueError otherwise)."""
@@ -53,7 +92,10 @@ class MetaMixin:
     @property
     def pixel_size_mm(self) -> float | None:
         """Size of one pixel in millimetres (None when unknown)."""
-        value = self.get_meta("pixel_size_mm")
+        value = self.get_meta("pixel_size_mm", kind=float)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ProjectError(self.db_path, f"meta value 'pixel_size_mm' must be a positive "
+                                             f"number, got {value!r}")
         return None if value is None else float(value)
 
     @pixel_size_mm.setter
