@@ -57,3 +57,43 @@ def test_cli_parser_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
     assert out == "False"
     assert not {m for m in mods if m.split(".")[0] in FORBIDDEN_IN_CORE}
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Every module of the package and the package modules it imports anywhere in its text
+    (top level, inside functions, under ``TYPE_CHECKING``)."""
+    import ast
+
+    src = ROOT / "src"
+    files = {}
+    for path in (src / "napari_crack_al").rglob("*.py"):
+        name = ".".join(path.relative_to(src).with_suffix("").parts)
+        files[name.removesuffix(".__init__")] = path
+    edges: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                if node.level:
+                    base = base[:len(base) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    deps.add(full if full in files else target)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        edges[name] = {d for d in deps if d in files and d != name}
+    return edges
+
+
+def test_no_two_modules_import_each_other():
+    edges = _module_imports()
+    assert len(edges) > 50  # the walk found the package
+    circles = sorted({tuple(sorted((a, b))) for a, deps in edges.items() for b in deps
+                      if a in edges.get(b, ()) and not (a.startswith(b + ".") or
+                                                         b.startswith(a + "."))})
+    assert circles == [], f"import circles: {circles}"

@@ -163,7 +163,7 @@ def test_select_heldout_grows_and_keeps():
         def __init__(self):
             self.meta = {}
 
-        def get_meta(self, key, default=None):
+        def get_meta(self, key, default=None, *, kind=None):
             return self.meta.get(key, default)
 
         def set_meta(self, key, value):

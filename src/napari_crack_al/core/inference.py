@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .entropy import entropy_from_probability
 from .errors import ConfigError, CrackALError, ModelOutputError
 from .events import CancelToken, ProgressEvent
 
@@ -78,36 +79,6 @@ class ImagePrediction:
     index: int
     name: str
     prediction: Prediction
-
-
-def entropy_from_probability(probs: np.ndarray, num_classes: int, *,
-                             chunk_rows: int = 256) -> np.ndarray:
-    """Normalised entropy of class probabilities.
-
-    Parameters
-    ----------
-    probs : ndarray
-        (num_classes - 1, H, W) probabilities of classes 1..C-1; class 0 is the rest.
-    num_classes : int
-        C >= 2.
-    chunk_rows : int
-        Rows processed at a time, which bounds the temporary memory.
-
-    Returns
-    -------
-    ndarray
-        float32 (H, W) entropy / ln(C), in [0, 1].
-    """
-    out = np.empty(probs.shape[1:], dtype=np.float32)
-    scale = np.float32(1.0 / math.log(num_classes))
-    for r in range(0, out.shape[0], max(1, chunk_rows)):
-        p = probs[:, r:r + chunk_rows].astype(np.float32, copy=False)
-        p0 = np.clip(1.0 - p.sum(axis=0), 0.0, 1.0)
-        ent = -p0 * np.log(np.maximum(p0, 1e-12))
-        for pc in p:
-            ent -= pc * np.log(np.maximum(pc, 1e-12))
-        out[r:r + chunk_rows] = np.clip(ent * scale, 0.0, 1.0)
-    return out
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:

@@ -38,14 +38,14 @@ from .display import (DEFAULT_BRUSH_SIZE, MASK_COLORMAP, MASK_SOURCE_WORDS, OVER
 from .session_first import FirstSuggestionsMixin
 from .session_layers import SessionLayersMixin
 from .session_queue import QueueNavigationMixin
-from .session_registry import get_session, unwrap_viewer
+from .session_registry import register, registered, unwrap_viewer
+from .trace_tools import TraceTool
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Image, Labels
 
     from ..core.project import ImageRecord
-    from .trace_tools import TraceTool
 
 __all__ = [
     "AnnotationSession",
@@ -163,8 +163,6 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
     def trace_tool(self) -> TraceTool:
         """The trace and erase-crack modes of the mask layer (:mod:`.trace_tools`)."""
         if self._trace_tool is None:
-            from .trace_tools import TraceTool
-
             self._trace_tool = TraceTool(self)
         return self._trace_tool
 
@@ -431,3 +429,17 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
                 raise
             notify.report(exc, action)
 
+
+def get_session(viewer: napari.Viewer) -> AnnotationSession:
+    """The one :class:`AnnotationSession` of ``viewer`` (created on first use).
+
+    Sessions are keyed weakly by viewer: a closed and collected viewer drops its session.
+    A ``PublicOnlyProxy`` of a viewer (what napari passes to dock widgets) gives the
+    session of the viewer it wraps.
+    """
+    viewer = unwrap_viewer(viewer)
+    session = registered(viewer)
+    if session is None:
+        session = AnnotationSession(viewer)
+        register(viewer, session)
+    return session

@@ -1,10 +1,9 @@
 """One annotation session per napari viewer.
 
-:func:`get_session` gives every dock widget of a viewer the same
-:class:`~napari_crack_al.widgets.session.AnnotationSession` (made on first use
-and dropped with the viewer); :func:`unwrap_viewer` finds the real viewer
-behind the proxy napari hands to dock widgets. Both are re-exported by
-:mod:`napari_crack_al.widgets.session`.
+:func:`registered` and :func:`register` keep each viewer's session, keyed weakly (a
+closed and collected viewer drops its session); :func:`unwrap_viewer` finds the real
+viewer behind the proxy napari hands to dock widgets.
+:func:`~napari_crack_al.widgets.session.get_session` builds on them.
 
 This module imports neither napari nor Qt.
 """
@@ -12,36 +11,26 @@ This module imports neither napari nor Qt.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    import napari
+__all__ = ["registered", "register", "unwrap_viewer"]
 
-    from .session import AnnotationSession
-
-__all__ = ["get_session", "unwrap_viewer"]
-
-_SESSIONS: dict[int, tuple[weakref.ref, AnnotationSession]] = {}
+_SESSIONS: dict[int, tuple[weakref.ref, Any]] = {}
 
 
-def get_session(viewer: napari.Viewer) -> AnnotationSession:
-    """The one :class:`AnnotationSession` of ``viewer`` (created on first use).
-
-    Sessions are keyed weakly by viewer: a closed and collected viewer drops its session.
-    A ``PublicOnlyProxy`` of a viewer (what napari passes to dock widgets) gives the
-    session of the viewer it wraps.
-    """
-    from .session import AnnotationSession  # session.py imports this module
-
-    viewer = unwrap_viewer(viewer)
-    key = id(viewer)
-    entry = _SESSIONS.get(key)
+def registered(viewer: Any) -> Any | None:
+    """The session stored for ``viewer`` (already unwrapped), or None."""
+    entry = _SESSIONS.get(id(viewer))
     if entry is not None and entry[0]() is viewer:
         return entry[1]
-    session = AnnotationSession(viewer)
+    return None
+
+
+def register(viewer: Any, session: Any) -> None:
+    """Store ``session`` for ``viewer`` (already unwrapped), dropped with the viewer."""
+    key = id(viewer)
     ref = weakref.ref(viewer, lambda _ref, key=key: _drop(key, _ref))
     _SESSIONS[key] = (ref, session)
-    return session
 
 
 def unwrap_viewer(viewer: Any) -> Any:

@@ -62,19 +62,19 @@ def _run(action: str, func: Callable[[Any], Any]) -> Callable[[Any], None]:
 
 
 def _reset(session: Any) -> None:
-    from .annotate_widget import reset_to_suggestion
+    from .mask_actions import reset_to_suggestion
 
     reset_to_suggestion(session)
 
 
 def _clear(session: Any) -> None:
-    from .annotate_widget import clear_mask
+    from .mask_actions import clear_mask
 
     clear_mask(session)
 
 
 def _cleanup(session: Any) -> None:
-    from .annotate_widget import clean_up_current
+    from .mask_actions import clean_up_current
 
     clean_up_current(session)
 

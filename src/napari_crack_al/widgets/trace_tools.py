@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from psygnal import Signal
 
 from . import notify
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .session import AnnotationSession
+#: The viewer's :class:`~napari_crack_al.widgets.session.AnnotationSession` (which owns the
+#: tool; not imported here, so the session can import this module).
+AnnotationSession = Any
 
 __all__ = ["TraceTool", "TRACE_MODES", "PREVIEW_NAME"]
 

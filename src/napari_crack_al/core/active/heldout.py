@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..training.data import stable_key
 
 if TYPE_CHECKING:
-    from .round import RoundConfig
+    from .round_config import RoundConfig
 
 __all__ = ["HELDOUT_META", "HELDOUT_AUTO_META", "TRAINED_META", "select_heldout"]
 

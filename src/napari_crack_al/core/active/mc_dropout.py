@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..events import CancelToken
-from .scores import binary_entropy
+from ..entropy import binary_entropy
 
 __all__ = ["DropoutOnly", "dropout_layers", "mutual_information", "mc_dropout_mutual_information"]
 

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..entropy import binary_entropy
 from ..errors import ConfigError
 from ..events import CancelToken, ProgressEvent
 
@@ -139,13 +140,6 @@ class ImageScores:
 
 
 # ---------------------------------------------------------------------------- pixel maps
-def binary_entropy(probability: np.ndarray) -> np.ndarray:
-    """Entropy of a two-class distribution, normalised to [0, 1] (float32)."""
-    p = np.clip(np.asarray(probability, dtype=np.float32), _EPS, 1.0 - _EPS)
-    ent = -(p * np.log(p) + (1.0 - p) * np.log1p(-p)) / np.float32(math.log(2.0))
-    return np.clip(ent, 0.0, 1.0).astype(np.float32, copy=False)
-
-
 def _valid_or_all(valid: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
     if valid is None:
         return np.ones(shape, dtype=bool)

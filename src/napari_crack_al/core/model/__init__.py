@@ -15,7 +15,7 @@ _EXPORTS = {
     "Checkpoint": "checkpoint",
     "load_checkpoint": "checkpoint",
     "load_model": "checkpoint",
-    "safe_torch_load": "checkpoint",
+    "safe_torch_load": "torch_load",
     "save_checkpoint": "checkpoint",
     "DECODERS": "config",
     "ENCODERS": "config",

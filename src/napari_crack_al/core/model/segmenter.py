@@ -219,7 +219,7 @@ def load_encoder_weights(model: CrackSegmenter | ResNetEncoder, path: str | Path
         Missing/unreadable/unsafe file, or keys/shapes that do not match the encoder
         (the message lists them).
     """
-    from .checkpoint import safe_torch_load  # local import: checkpoint imports this module
+    from .torch_load import safe_torch_load
 
     path = Path(path)
     encoder = model.encoder if isinstance(model, CrackSegmenter) else model
