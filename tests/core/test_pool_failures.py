@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from napari_crack_al.core.events import drain
+
 import errno
 
 import torch
@@ -16,13 +18,7 @@ torch.set_num_threads(1)
 CFG = ModelConfig(encoder="resnet18", decoder_channels=16, low_level_channels=8, rep_dim=8)
 
 
-def _drain(gen):
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+_drain = drain  # the package's one way to run a generator of events to its end
 
 
 def test_rank_goes_on_when_one_suggestion_cannot_be_written(tmp_path, monkeypatch):

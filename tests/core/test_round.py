@@ -3,6 +3,8 @@ start; the ``rank`` command."""
 
 from __future__ import annotations
 
+from napari_crack_al.core.events import drain
+
 import shutil
 from pathlib import Path
 
@@ -42,13 +44,7 @@ TRAIN = TrainConfig(iterations=5, crop_size=64, batch_size=2, unlabeled_batch_si
 CONFIG = RoundConfig(train=TRAIN, strategy="hybrid", batch_size=2, seed=0)
 
 
-def _drain(gen) -> tuple[list, object]:
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+_drain = drain  # the package's one way to run a generator of events to its end
 
 
 def _accept_truth(project: Project, names: list[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from napari_crack_al.core.events import drain
+
 import math
 from pathlib import Path
 
@@ -41,13 +43,7 @@ CONFIG = SimulationConfig(train=TRAIN, strategies=("hybrid",), modes=("semi",), 
                           full_reference=True)
 
 
-def _drain(gen):
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+_drain = drain  # the package's one way to run a generator of events to its end
 
 
 @pytest.fixture(scope="module")

@@ -61,16 +61,13 @@ def _model_version(project, path: Path) -> str:  # noqa: ANN001
 
 def _drive(gen, bar_label: str):  # noqa: ANN001, ANN202
     """Run a core generator with a progress bar; return its value."""
-    from ..core.events import MessageEvent, ProgressEvent
+    from ..core.events import MessageEvent, Outcome, ProgressEvent
     from .progress import ProgressBar
 
     bar = None
+    run = Outcome(gen)
     try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                return stop.value
+        for ev in run:
             if isinstance(ev, ProgressEvent) and ev.total:
                 if bar is None or bar.label != (ev.what or bar_label):
                     if bar is not None:
@@ -84,6 +81,7 @@ def _drive(gen, bar_label: str):  # noqa: ANN001, ANN202
     finally:
         if bar is not None:
             bar.close()
+    return run.value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     """Drive :func:`simulate` with progress bars; print the learning curve."""
     from ..core.active.curves import summarize_arms
     from ..core.active.simulate import SimulationRow, simulate
-    from ..core.events import MessageEvent, ProgressEvent, StepEvent
+    from ..core.events import MessageEvent, Outcome, ProgressEvent, StepEvent
     from .progress import ProgressBar
 
     config = build_config(args)
@@ -230,14 +230,9 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
             bar = None
 
-    gen = simulate(train_pairs, val_pairs, args.out, config, overwrite=args.force)
+    run = Outcome(simulate(train_pairs, val_pairs, args.out, config, overwrite=args.force))
     try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                rows = stop.value or []
-                break
+        for ev in run:
             if isinstance(ev, StepEvent):
                 if bar is None or bar.label != "steps":
                     close_bar()
@@ -261,8 +256,9 @@ def run(args: argparse.Namespace) -> int:
                 close_bar()
                 print(ev.text, file=sys.stderr)
     finally:
-        gen.close()
+        run.close()
         close_bar()
+    rows = run.value or []
     out: Path = args.out
     print(f"wrote {out / 'curve.csv'} ({len(rows)} rows), {out / 'selected.csv'}, "
           f"{out / 'curve.png'}")

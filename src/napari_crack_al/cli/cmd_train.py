@@ -116,7 +116,7 @@ def _labeled_and_heldout(args: argparse.Namespace, profile: str) -> tuple[list, 
 
 def run(args: argparse.Namespace) -> int:
     """Load the data, drive the trainer with a progress bar, report the model file."""
-    from ..core.events import CheckpointEvent, MessageEvent, StepEvent, ValidationEvent
+    from ..core.events import CheckpointEvent, MessageEvent, Outcome, StepEvent, ValidationEvent
     from ..core.training.data import load_unlabeled_folder
     from ..core.training.trainer import train
     from .progress import ProgressBar
@@ -137,14 +137,9 @@ def run(args: argparse.Namespace) -> int:
     bar: ProgressBar | None = None
     gen = train(labeled, unlabeled, config, checkpoint_path=out, init=args.init,
                 validation=validation)
-    result = None
+    run = Outcome(gen)
     try:
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
+        for event in run:
             if isinstance(event, MessageEvent):
                 print(event.text, file=sys.stderr)
             elif isinstance(event, StepEvent):
@@ -160,9 +155,10 @@ def run(args: argparse.Namespace) -> int:
                 bar.close()
                 bar = None
     finally:
-        gen.close()
+        run.close()
         if bar is not None:
             bar.close()
+    result = run.value
     if result is None or result.checkpoint is None:
         print("training stopped before the end; no model written", file=sys.stderr)
         return 1

@@ -10,8 +10,46 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
+
+
+class Outcome:
+    """Iterate a generator's events; its return value is :attr:`value` once the loop ends.
+
+    The one way this package drives a generator of events to its return value::
+
+        run = Outcome(train(...))
+        for event in run:
+            ...
+        result = run.value
+
+    Parameters
+    ----------
+    gen : Generator
+        The generator (closed by :meth:`close`, e.g. in a ``finally``).
+    """
+
+    def __init__(self, gen: Generator[Any, Any, Any]) -> None:
+        self.gen = gen
+        self.value: Any = None
+        self.finished = False
+
+    def __iter__(self) -> Iterator[Any]:
+        self.value = yield from self.gen
+        self.finished = True
+
+    def close(self) -> None:
+        """Close the generator (its ``finally`` blocks run)."""
+        self.gen.close()
+
+
+def drain(gen: Generator[Any, Any, Any]) -> tuple[list[Any], Any]:
+    """Run ``gen`` to its end: ``(every event, the return value)``."""
+    run = Outcome(gen)
+    events = list(run)
+    return events, run.value
 
 
 class CancelToken:

@@ -44,7 +44,7 @@ from typing import Any
 from ..atomic import fsync_dir
 from ..errors import InputError
 from ..normalize import NORMALIZATION_META
-from ..events import CancelToken, CheckpointEvent, MessageEvent, ProgressEvent
+from ..events import CancelToken, CheckpointEvent, MessageEvent, Outcome, ProgressEvent
 from .heldout import HELDOUT_AUTO_META, HELDOUT_META, TRAINED_META, select_heldout
 from .pool import (
     COLD_START_VERSION,
@@ -221,20 +221,15 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
     yield MessageEvent(f"round {r}: training on {len(labeled)} image(s), "
                        f"{len(validation)} held out, {len(unlabeled)} unlabeled")
     t_train = time.perf_counter()
-    gen = train(labeled, unlabeled, config.train, checkpoint_path=tmp, init=init,
-                validation=validation, cancel=cancel, round_index=r,
-                extra_metadata={"model_version": version})
-    result = None
+    run = Outcome(train(labeled, unlabeled, config.train, checkpoint_path=tmp, init=init,
+                        validation=validation, cancel=cancel, round_index=r,
+                        extra_metadata={"model_version": version}))
     moved = False
     try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
+        for ev in run:
             if not isinstance(ev, CheckpointEvent):  # the final one is re-emitted below
                 yield ev
+        result = run.value
         if result is None or result.cancelled or result.checkpoint is None:
             yield MessageEvent(f"round {r} cancelled: the previous model is kept")
             return None
@@ -242,7 +237,7 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
         fsync_dir(final.parent)
         moved = True
     finally:
-        gen.close()
+        run.close()
         if not moved:
             with contextlib.suppress(OSError):
                 tmp.unlink()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ProjectError
-from ..events import CancelToken, CheckpointEvent, MessageEvent, ProgressEvent
+from ..events import CancelToken, CheckpointEvent, MessageEvent, Outcome, ProgressEvent
 from .curves import FULL_STRATEGY
 from .simulation_config import Arm, SimulationConfig
 from .simulation_pairs import Pair
@@ -200,20 +200,15 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
                                     overlap=min(config.overlap, config.tile // 2))
             yield MessageEvent(f"{arm.name}: round {r} — training on "
                                f"{project.counts().get('annotated', 0)} labelled image(s)")
-            finished = None
-            gen = run_round(project, round_cfg, cancel=cancel)
+            run = Outcome(run_round(project, round_cfg, cancel=cancel))
             try:
-                while True:
-                    try:
-                        ev = next(gen)
-                    except StopIteration as stop:
-                        finished = stop.value
-                        break
+                for ev in run:
                     if type(ev).__name__ == "RoundFinished" or isinstance(ev, CheckpointEvent):
                         continue
                     yield ev
             finally:
-                gen.close()
+                run.close()
+            finished = run.value
             if finished is None or finished.checkpoint is None:
                 return None
             model, _ = load_model(finished.checkpoint)

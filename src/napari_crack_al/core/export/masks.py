@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ExportError, InputError
-from ..events import ProgressEvent
+from ..events import Outcome, ProgressEvent
 from ..mask_io import write_mask
 from .csv_util import write_csv
 from .measurements import (
@@ -434,11 +434,9 @@ def export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", values:
     """
     gen = iter_export_masks(project, out_dir, fmt=fmt, values=values, include=include, force=force,
                             pixel_size_mm=pixel_size_mm, measure=measure, min_area=min_area)
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
+    run = Outcome(gen)
+    for event in run:
         if progress is not None:
             progress(event.done, event.total)
+    return run.value
 
