@@ -151,24 +151,62 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
     if not isinstance(config, RoundConfig):
         raise TypeError(f"config must be a RoundConfig, got {type(config).__name__}")
     cancel = cancel if cancel is not None else CancelToken()
-    profile = config.train.profile
-    records = project.records()
-    annotated = sorted(r.name for r in records if r.status == ImageStatus.ANNOTATED)
-
-    if not annotated:  # ------------------------------------------------ cold start
-        yield MessageEvent("no annotated image yet: ranking by label-free diversity (cold start)")
-        t0 = time.perf_counter()
-        ranking = yield from iter_cold_start(project, k=config.batch_size, seed=config.seed,
-                                             profile=profile, cancel=cancel)
-        if ranking is None:
-            return None
-        finished = RoundFinished(round_index=0, model_version=COLD_START_VERSION, checkpoint=None,
-                                 metrics={}, ranking=ranking, train_seconds=0.0,
-                                 score_seconds=time.perf_counter() - t0)
+    annotated = sorted(r.name for r in project.records() if r.status == ImageStatus.ANNOTATED)
+    if not annotated:
+        return (yield from _cold_start_round(project, config, cancel))
+    snapshot = yield from _snapshot(project, config, annotated, cancel)
+    if snapshot is None:
+        return None
+    trained = yield from _train_and_register(project, config, snapshot, cancel)
+    if trained is None:
+        return None
+    finished = yield from _score_and_rank(project, config, snapshot, trained, cancel)
+    if finished is not None:
         yield finished
-        return finished
+    return finished
 
-    # ------------------------------------------------------------------ 1. snapshot
+
+@dataclass
+class _Snapshot:
+    """The images of a round, read into memory when it starts."""
+
+    labeled: list[Any]
+    validation: list[Any]
+    unlabeled: list[Any]
+    loaded: dict[str, Any]
+
+
+@dataclass
+class _Trained:
+    """The registered model of a round."""
+
+    index: int
+    version: str
+    path: Path
+    result: Any  # TrainResult
+    seconds: float
+    metrics: dict[str, float]
+
+
+def _cold_start_round(project: Any, config: RoundConfig, cancel: CancelToken,
+                      ) -> Generator[Any, None, RoundFinished | None]:
+    """Nothing annotated yet: rank by label-free diversity, train nothing."""
+    yield MessageEvent("no annotated image yet: ranking by label-free diversity (cold start)")
+    t0 = time.perf_counter()
+    ranking = yield from iter_cold_start(project, k=config.batch_size, seed=config.seed,
+                                         profile=config.train.profile, cancel=cancel)
+    if ranking is None:
+        return None
+    finished = RoundFinished(round_index=0, model_version=COLD_START_VERSION, checkpoint=None,
+                             metrics={}, ranking=ranking, train_seconds=0.0,
+                             score_seconds=time.perf_counter() - t0)
+    yield finished
+    return finished
+
+
+def _snapshot(project: Any, config: RoundConfig, annotated: list[str], cancel: CancelToken,
+              ) -> Generator[Any, None, _Snapshot | None]:
+    """Step 1: held-out split, masks and images read now (None when cancelled)."""
     heldout = select_heldout(project, annotated, config)
     train_names = [n for n in annotated if n not in set(heldout)]
     if not train_names:
@@ -183,11 +221,12 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
             masks[name] = mask
     train_names = [n for n in train_names if n in masks]
     heldout = [n for n in heldout if n in masks]
-    unlabeled_names = unlabeled_candidates(project)
     semi = config.train.semi
-    to_load = train_names + heldout + (unlabeled_names if semi else [])
+    unlabeled_names = unlabeled_candidates(project) if semi else []
+    to_load = train_names + heldout + unlabeled_names
     loaded: dict[str, Any] = {}
-    for i, (name, item) in enumerate(load_images(project, to_load, masks=masks, profile=profile)):
+    images = load_images(project, to_load, masks=masks, profile=config.train.profile)
+    for i, (name, item) in enumerate(images):
         if cancel.cancelled:
             yield MessageEvent("round cancelled while loading images")
             return None
@@ -198,12 +237,27 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
             loaded[name] = item
     yield ProgressEvent(len(to_load), len(to_load), "loading")
     labeled = [loaded[n] for n in train_names if n in loaded]
-    validation = [loaded[n] for n in heldout if n in loaded]
-    unlabeled = [loaded[n] for n in unlabeled_names if n in loaded] if semi else []
     if not labeled:
         raise InputError(project.root, "no annotated image could be read for training")
+    return _Snapshot(labeled=labeled, validation=[loaded[n] for n in heldout if n in loaded],
+                     unlabeled=[loaded[n] for n in unlabeled_names if n in loaded],
+                     loaded=loaded)
 
-    # ------------------------------------------------------------------ 2-3. train, register
+
+def _warm_start(project: Any) -> Generator[Any, None, Path | None]:
+    """The current model's file, when there is one on disk."""
+    current = project.current_model()
+    if current is None:
+        return None
+    if Path(current["path"]).is_file():
+        return Path(current["path"])
+    yield MessageEvent(f"model file {current['path']} is missing; training from scratch")
+    return None
+
+
+def _train_and_register(project: Any, config: RoundConfig, snap: _Snapshot,
+                        cancel: CancelToken) -> Generator[Any, None, _Trained | None]:
+    """Steps 2-3: train (warm start), move the checkpoint into place, register it."""
     from ..training.trainer import train
 
     r = _next_round(project)
@@ -211,18 +265,12 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
     project.models_dir.mkdir(parents=True, exist_ok=True)
     final = project.models_dir / f"round_{r:03d}.pt"
     tmp = project.models_dir / f".round_{r:03d}.pt.tmp-training"
-    current = project.current_model()
-    init = None
-    if current is not None:
-        if Path(current["path"]).is_file():
-            init = Path(current["path"])
-        else:
-            yield MessageEvent(f"model file {current['path']} is missing; training from scratch")
-    yield MessageEvent(f"round {r}: training on {len(labeled)} image(s), "
-                       f"{len(validation)} held out, {len(unlabeled)} unlabeled")
+    init = yield from _warm_start(project)
+    yield MessageEvent(f"round {r}: training on {len(snap.labeled)} image(s), "
+                       f"{len(snap.validation)} held out, {len(snap.unlabeled)} unlabeled")
     t_train = time.perf_counter()
-    run = Outcome(train(labeled, unlabeled, config.train, checkpoint_path=tmp, init=init,
-                        validation=validation, cancel=cancel, round_index=r,
+    run = Outcome(train(snap.labeled, snap.unlabeled, config.train, checkpoint_path=tmp,
+                        init=init, validation=snap.validation, cancel=cancel, round_index=r,
                         extra_metadata={"model_version": version}))
     moved = False
     try:
@@ -241,42 +289,53 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
         if not moved:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-    train_seconds = time.perf_counter() - t_train
-    metrics = {k: float(v) for k, v in result.metrics.items()}
-    # the registry holds the threshold also when nothing was held out (previous model's, or 0.5)
-    project.add_model(version, final, round=r,
-                      metrics={**metrics, "threshold": float(result.threshold)})
-    project.set_meta(NORMALIZATION_META, profile)  # the display shows what the model sees
-    trained = list(project.get_meta(TRAINED_META, kind=list) or [])
-    project.set_meta(TRAINED_META, list(dict.fromkeys(trained + [t.name for t in labeled])))
+    trained = _Trained(index=r, version=version, path=final, result=result,
+                       seconds=time.perf_counter() - t_train,
+                       metrics={k: float(v) for k, v in result.metrics.items()})
+    _register(project, config, snap, trained)
     yield CheckpointEvent(step=result.steps, path=final,
                           metadata={"round": r, "final": True, "model_version": version,
-                                    "metrics": dict(metrics), "threshold": result.threshold,
+                                    "metrics": dict(trained.metrics),
+                                    "threshold": result.threshold,
                                     "kept_previous": result.kept_previous})
+    return trained
 
-    # ------------------------------------------------------------------ 4-5. score, rank
+
+def _register(project: Any, config: RoundConfig, snap: _Snapshot, trained: _Trained) -> None:
+    """Register the model with its metrics and threshold; remember what it saw."""
+    # the registry holds the threshold also when nothing was held out (previous model's, or 0.5)
+    project.add_model(trained.version, trained.path, round=trained.index,
+                      metrics={**trained.metrics, "threshold": float(trained.result.threshold)})
+    project.set_meta(NORMALIZATION_META, config.train.profile)  # the display shows it
+    seen = list(project.get_meta(TRAINED_META, kind=list) or [])
+    project.set_meta(TRAINED_META, list(dict.fromkeys(seen + [t.name for t in snap.labeled])))
+
+
+def _score_and_rank(project: Any, config: RoundConfig, snap: _Snapshot, trained: _Trained,
+                    cancel: CancelToken) -> Generator[Any, None, RoundFinished | None]:
+    """Steps 4-5: score and suggest every unlabeled image with the new model, rank, re-sort."""
     from ..device import select_device
     from ..model import load_model
 
     t_score = time.perf_counter()
-    model, _ = load_model(final, device=select_device(config.train.device))
+    model, _ = load_model(trained.path, device=select_device(config.train.device))
+    result = trained.result
     threshold = result.threshold if config.suggest_threshold is None else config.suggest_threshold
     ranking = yield from iter_score_project(
-        project, model, version, strategy=config.strategy, k=config.batch_size, seed=config.seed,
-        mc_passes=config.mc_passes, suggest_threshold=threshold,
+        project, model, trained.version, strategy=config.strategy, k=config.batch_size,
+        seed=config.seed, mc_passes=config.mc_passes, suggest_threshold=threshold,
         store_probabilities=config.store_probabilities, embed_annotated=config.embed_annotated,
-        profile=profile, cache=loaded, score_config=config.score, tile=config.tile,
-        overlap=config.overlap, batch_size=config.infer_batch_size,
+        profile=config.train.profile, cache=snap.loaded, score_config=config.score,
+        tile=config.tile, overlap=config.overlap, batch_size=config.infer_batch_size,
         random_share=config.random_share, cancel=cancel)
     if ranking is None:
-        yield MessageEvent(f"scoring cancelled: model {version} is registered, the queue "
-                           "was not re-ranked")
+        yield MessageEvent(f"scoring cancelled: model {trained.version} is registered, the "
+                           "queue was not re-ranked")
         return None
-    finished = RoundFinished(round_index=r, model_version=version, checkpoint=final,
-                             metrics=metrics, ranking=ranking, train_seconds=train_seconds,
-                             score_seconds=time.perf_counter() - t_score,
-                             trained_on=[t.name for t in labeled],
-                             heldout=[t.name for t in validation], threshold=float(threshold),
-                             kept_previous=result.kept_previous)
-    yield finished
-    return finished
+    return RoundFinished(round_index=trained.index, model_version=trained.version,
+                         checkpoint=trained.path, metrics=trained.metrics, ranking=ranking,
+                         train_seconds=trained.seconds,
+                         score_seconds=time.perf_counter() - t_score,
+                         trained_on=[t.name for t in snap.labeled],
+                         heldout=[t.name for t in snap.validation], threshold=float(threshold),
+                         kept_previous=result.kept_previous)
