@@ -122,14 +122,10 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
     ProjectError
         The arm's folder exists and may not be replaced.
     """
-    from ..mask_io import read_mask
-    from ..model import load_model
     from ..project import Project
-    from .round import RoundConfig, iter_cold_start, run_round
 
     root = out_dir / f"project_{arm.name}"
     _prepare_arm_folder(root, pairs, overwrite)
-    truth_path = {img.stem: mask for img, mask in pairs}
     rows: list[dict[str, Any]] = []
     full = arm.strategy == FULL_STRATEGY
     with Project.create(root) as project:
@@ -137,104 +133,151 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
                                         "seed": config.seed, "initial": config.initial,
                                         "per_round": config.per_round,
                                         "rounds": config.rounds})
-        names = project.names()
-        effort = [0.0, 0.0]  # missed and false crack length of the last annotated batch
-
-        def annotate(chosen: Sequence[str], selection_round: int) -> tuple[int, int, bool]:
-            fix = crack = 0
-            effort[:] = [0.0, 0.0]
-            with_model = False
-            for name in chosen:
-                truth = read_mask(truth_path[name], expected_shape=project.image_shape(name))
-                rec = project.record(name)
-                suggestion = None
-                if rec.suggestion_model_version is not None:
-                    suggestion = project.read_suggestion(name)
-                    with_model = with_model or suggestion is not None
-                f, c = _edit_counts(suggestion, truth)
-                fix, crack = fix + f, crack + c
-                accepted = project.accept(name, truth)
-                effort[0] += float(accepted.missed_length or 0.0)
-                effort[1] += float(accepted.false_length or 0.0)
-                entry: dict[str, Any] = {"round": selection_round, "image": name}
-                if multi:
-                    entry = {"arm": arm.name, **entry}
-                selected.append(entry)
-            return fix, crack, with_model
-
-        # ---------------------------------------------------------------- round-0 selection
-        if full:
-            first = list(names)
-        elif arm.strategy == "random":
-            first = get_strategy("random").rank(names, {}, None, config.initial,
-                                                config.seed)[:config.initial]
-        else:
-            yield MessageEvent(f"{arm.name}: cold start (representatives of label-free features)")
-            ranking = yield from iter_cold_start(project, k=config.initial, seed=config.seed,
-                                                 profile=config.train.profile, cancel=cancel)
-            if ranking is None:
-                return None
-            first = ranking[:config.initial]
-        if config.builtin_first and not full:
-            from ..detector import iter_builtin_suggestions
-
-            yield MessageEvent(f"{arm.name}: first suggestions by the training-free detector")
-            yield from iter_builtin_suggestions(project, first, store_probabilities=False,
-                                                cancel=cancel)
-        fix, crack, with_model = annotate(first, 0)
-        # round-0 images start from the detector's suggestions (or from nothing)
-        pending_edit = fix / max(1, crack) if (first and with_model) else math.nan
-        pending_effort = list(effort) if first else [math.nan, math.nan]
-
-        round_strategy = "random" if full else arm.strategy
+        annotator = _Annotator(project, {img.stem: mask for img, mask in pairs}, selected,
+                               arm.name if multi else None)
+        first = yield from _first_selection(project, arm, config, cancel)
+        if first is None:
+            return None
+        pending = annotator.annotate(first, 0)  # round 0 starts from the detector's masks
         for r in range(config.rounds):
             if cancel.cancelled:
                 return None
-            train_cfg = config.train.replace(mode=arm.mode, seed=config.seed * 1000 + r)
-            round_cfg = RoundConfig(train=train_cfg, strategy=round_strategy,
-                                    batch_size=config.per_round,
-                                    heldout_fraction=config.heldout_fraction,
-                                    suggest_threshold=config.threshold,
-                                    store_probabilities=False, seed=config.seed,
-                                    tile=config.tile,
-                                    overlap=min(config.overlap, config.tile // 2))
-            yield MessageEvent(f"{arm.name}: round {r} — training on "
-                               f"{project.counts().get('annotated', 0)} labelled image(s)")
-            run = Outcome(run_round(project, round_cfg, cancel=cancel))
-            try:
-                for ev in run:
-                    if type(ev).__name__ == "RoundFinished" or isinstance(ev, CheckpointEvent):
-                        continue
-                    yield ev
-            finally:
-                run.close()
-            finished = run.value
-            if finished is None or finished.checkpoint is None:
+            done = yield from _simulated_round(project, arm, config, r, validation, cancel)
+            if done is None:
                 return None
-            model, _ = load_model(finished.checkpoint)
-            threshold = finished.threshold if config.threshold is None else config.threshold
-            metrics = yield from _evaluate(model, validation, config, threshold, cancel)
-            if metrics is None:
-                return None
-            row = {
-                "round": r, "n_labeled": len(finished.trained_on), "strategy": arm.strategy,
-                "mode": arm.mode,
-                **{k: metrics[k] for k in ("crack_iou", "f1", "precision", "recall", "f1_tol2")},
-                "edit_fraction": pending_edit,
-                "threshold": threshold,
-                "train_seconds": finished.train_seconds,
-                "score_seconds": finished.score_seconds,
-                "missed_length": pending_effort[0] if not full else math.nan,
-                "false_length": pending_effort[1] if not full else math.nan,
-            }
+            finished, metrics, threshold = done
+            row = _curve_row(arm, r, finished, metrics, threshold, pending, full)
             rows.append(row)
             yield SimulationRow(arm=arm.name, row=dict(row))
             if full or r == config.rounds - 1:
                 continue
             queue = [n for n in finished.ranking
                      if project.record(n).status.value in ("new", "suggested")]
-            chosen = queue[:config.per_round]
-            fix, crack, with_model = annotate(chosen, r + 1)
-            pending_edit = fix / max(1, crack) if (chosen and with_model) else math.nan
-            pending_effort = list(effort) if chosen else [math.nan, math.nan]
+            pending = annotator.annotate(queue[:config.per_round], r + 1)
     return rows
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What annotating a batch cost: edit fraction and missed / false crack length."""
+
+    edit_fraction: float
+    missed_length: float
+    false_length: float
+
+
+class _Annotator:
+    """Plays the annotator: accepts the true mask of each chosen image, counts the work."""
+
+    def __init__(self, project: Any, truth_path: dict[str, Path],
+                 selected: list[dict[str, Any]], arm_name: str | None) -> None:
+        self.project = project
+        self.truth_path = truth_path
+        self.selected = selected
+        self.arm_name = arm_name
+
+    def annotate(self, chosen: Sequence[str], selection_round: int) -> _Batch:
+        """Accept ``chosen``; the batch's edit fraction (NaN without any suggestion) and effort."""
+        from ..mask_io import read_mask
+
+        project = self.project
+        fix = crack = 0
+        missed = false = 0.0
+        with_model = False
+        for name in chosen:
+            truth = read_mask(self.truth_path[name], expected_shape=project.image_shape(name))
+            suggestion = None
+            if project.record(name).suggestion_model_version is not None:
+                suggestion = project.read_suggestion(name)
+                with_model = with_model or suggestion is not None
+            f, c = _edit_counts(suggestion, truth)
+            fix, crack = fix + f, crack + c
+            accepted = project.accept(name, truth)
+            missed += float(accepted.missed_length or 0.0)
+            false += float(accepted.false_length or 0.0)
+            entry: dict[str, Any] = {"round": selection_round, "image": name}
+            if self.arm_name is not None:
+                entry = {"arm": self.arm_name, **entry}
+            self.selected.append(entry)
+        if not chosen:
+            return _Batch(math.nan, math.nan, math.nan)
+        edit = fix / max(1, crack) if with_model else math.nan
+        return _Batch(edit, missed, false)
+
+
+def _first_selection(project: Any, arm: Arm, config: SimulationConfig, cancel: CancelToken,
+                     ) -> Generator[Any, None, list[str] | None]:
+    """Round-0 images (every image for the full arm), with the detector's suggestions."""
+    names = project.names()
+    if arm.strategy == FULL_STRATEGY:
+        return list(names)
+    if arm.strategy == "random":
+        first = get_strategy("random").rank(names, {}, None, config.initial,
+                                            config.seed)[:config.initial]
+    else:
+        from .round import iter_cold_start
+
+        yield MessageEvent(f"{arm.name}: cold start (representatives of label-free features)")
+        ranking = yield from iter_cold_start(project, k=config.initial, seed=config.seed,
+                                             profile=config.train.profile, cancel=cancel)
+        if ranking is None:
+            return None
+        first = ranking[:config.initial]
+    if config.builtin_first:
+        from ..detector import iter_builtin_suggestions
+
+        yield MessageEvent(f"{arm.name}: first suggestions by the training-free detector")
+        yield from iter_builtin_suggestions(project, first, store_probabilities=False,
+                                            cancel=cancel)
+    return first
+
+
+def _simulated_round(project: Any, arm: Arm, config: SimulationConfig, r: int,
+                     validation: Sequence[Any], cancel: CancelToken,
+                     ) -> Generator[Any, None, tuple[Any, dict[str, float], float] | None]:
+    """Round ``r`` of an arm: the plugin's round, then its model on the validation images."""
+    from ..model import load_model
+    from .round import RoundConfig, run_round
+
+    train_cfg = config.train.replace(mode=arm.mode, seed=config.seed * 1000 + r)
+    round_cfg = RoundConfig(train=train_cfg,
+                            strategy="random" if arm.strategy == FULL_STRATEGY else arm.strategy,
+                            batch_size=config.per_round, heldout_fraction=config.heldout_fraction,
+                            suggest_threshold=config.threshold, store_probabilities=False,
+                            seed=config.seed, tile=config.tile,
+                            overlap=min(config.overlap, config.tile // 2))
+    yield MessageEvent(f"{arm.name}: round {r} — training on "
+                       f"{project.counts().get('annotated', 0)} labelled image(s)")
+    run = Outcome(run_round(project, round_cfg, cancel=cancel))
+    try:
+        for ev in run:
+            if type(ev).__name__ == "RoundFinished" or isinstance(ev, CheckpointEvent):
+                continue
+            yield ev
+    finally:
+        run.close()
+    finished = run.value
+    if finished is None or finished.checkpoint is None:
+        return None
+    model, _ = load_model(finished.checkpoint)
+    threshold = finished.threshold if config.threshold is None else config.threshold
+    metrics = yield from _evaluate(model, validation, config, threshold, cancel)
+    if metrics is None:
+        return None
+    return finished, metrics, threshold
+
+
+def _curve_row(arm: Arm, r: int, finished: Any, metrics: dict[str, float], threshold: float,
+               pending: _Batch, full: bool) -> dict[str, Any]:
+    """One ``curve.csv`` row: the round's validation metrics and the cost of its new images."""
+    return {
+        "round": r, "n_labeled": len(finished.trained_on), "strategy": arm.strategy,
+        "mode": arm.mode,
+        **{k: metrics[k] for k in ("crack_iou", "f1", "precision", "recall", "f1_tol2")},
+        "edit_fraction": pending.edit_fraction,
+        "threshold": threshold,
+        "train_seconds": finished.train_seconds,
+        "score_seconds": finished.score_seconds,
+        "missed_length": math.nan if full else pending.missed_length,
+        "false_length": math.nan if full else pending.false_length,
+    }
