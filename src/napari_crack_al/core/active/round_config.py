@@ -8,19 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from ..errors import ConfigError
+from ..checks import Problems, is_int
 from ..training.config import TrainConfig
 from ..training.data import HELDOUT_FRACTION, MIN_HELDOUT_POOL
 from .scores import ScoreConfig
 from .strategies import STRATEGY_NAMES
 
 __all__ = ["RoundConfig"]
-
-
-def _num(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(float(v))
 
 
 @dataclass(frozen=True)
@@ -80,42 +74,28 @@ class RoundConfig:
     infer_batch_size: int = 4
 
     def __post_init__(self) -> None:
-        problems: list[str] = []
+        check = Problems(self)
         if not isinstance(self.train, TrainConfig):
-            problems.append(f"train must be a TrainConfig (got {type(self.train).__name__})")
-        if self.strategy not in STRATEGY_NAMES:
-            problems.append(f"strategy must be one of {', '.join(STRATEGY_NAMES)} "
-                            f"(got {self.strategy!r})")
-        elif self.strategy == "disagreement":
-            problems.append("strategy 'disagreement' needs a student model, which a round does "
-                            "not keep; choose another strategy (valid: "
-                            + ", ".join(s for s in STRATEGY_NAMES if s != "disagreement") + ")")
+            check.add(f"train must be a TrainConfig (got {type(self.train).__name__})")
+        check.choice("strategy", STRATEGY_NAMES)
+        if self.strategy == "disagreement":
+            check.add("strategy 'disagreement' needs a student model, which a round does "
+                      "not keep; choose another strategy (valid: "
+                      + ", ".join(s for s in STRATEGY_NAMES if s != "disagreement") + ")")
         for name, low in (("batch_size", 1), ("min_heldout_pool", 2), ("seed", 0), ("tile", 16),
                           ("overlap", 0), ("infer_batch_size", 1), ("mc_passes", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                problems.append(f"{name} must be an integer >= {low} (got {v!r})")
-        if isinstance(self.tile, int) and isinstance(self.overlap, int) \
-                and self.overlap > self.tile // 2:
-            problems.append(f"overlap must be at most half the tile ({self.tile // 2} px; "
-                            f"got {self.overlap})")
+            check.integer(name, low)
+        if is_int(self.tile) and is_int(self.overlap) and self.overlap > self.tile // 2:
+            check.add(f"overlap must be at most half the tile ({self.tile // 2} px; "
+                      f"got {self.overlap})")
         if self.mc_passes == 1:
-            problems.append("mc_passes must be 0 (no BALD) or >= 2 (got 1)")
+            check.add("mc_passes must be 0 (no BALD) or >= 2 (got 1)")
         if self.strategy == "bald" and self.mc_passes == 0:
-            problems.append("strategy 'bald' needs mc_passes >= 2")
-        if not (_num(self.random_share) and 0.0 <= self.random_share <= 1.0):
-            problems.append(f"random_share must be a number in [0, 1] (got {self.random_share!r})")
-        if not (_num(self.heldout_fraction) and 0.0 <= self.heldout_fraction < 1.0):
-            problems.append(f"heldout_fraction must be a number in [0, 1) "
-                            f"(got {self.heldout_fraction!r})")
-        if self.suggest_threshold is not None and not (
-                _num(self.suggest_threshold) and 0.0 < self.suggest_threshold < 1.0):
-            problems.append(f"suggest_threshold must be None or a number in (0, 1) "
-                            f"(got {self.suggest_threshold!r})")
-        for name in ("store_probabilities", "embed_annotated"):
-            if not isinstance(getattr(self, name), bool):
-                problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
+            check.add("strategy 'bald' needs mc_passes >= 2")
+        check.number("random_share", 0.0, 1.0)
+        check.number("heldout_fraction", 0.0, 1.0, high_open=True)
+        check.number("suggest_threshold", 0.0, 1.0, low_open=True, high_open=True, none_ok=True)
+        check.boolean("store_probabilities", "embed_annotated")
         if not isinstance(self.score, ScoreConfig):
-            problems.append(f"score must be a ScoreConfig (got {type(self.score).__name__})")
-        if problems:
-            raise ConfigError("invalid RoundConfig: " + "; ".join(problems))
+            check.add(f"score must be a ScoreConfig (got {type(self.score).__name__})")
+        check.raise_if_any("RoundConfig")

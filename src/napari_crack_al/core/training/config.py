@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config_io import ConfigIO
+from ..checks import Problems, is_int
 from ..errors import ConfigError
 from ..normalize import DEFAULT_PROFILE, PROFILE_MODES
 
@@ -25,12 +26,20 @@ PRESET_NAMES = ("fast", "accurate")
 SAVE_WHICH = ("teacher", "student")
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+_INF = math.inf
+#: The numeric fields of TrainConfig: (name, low, high, low open, high open).
+_NUMBER_FIELDS = (
+    ("lr", 0.0, _INF, True, False), ("momentum", 0.0, 1.0, False, True),
+    ("weight_decay", 0.0, _INF, False, False), ("head_lr_multiplier", 0.0, _INF, True, False),
+    ("ema_max_decay", 0.0, 1.0, False, True), ("unsup_weight", 0.0, _INF, False, False),
+    ("unsup_ramp", 0.0, 1.0, False, False), ("semi_entry_f1", 0.0, 1.0, False, False),
+    ("strong_strength", 0.0, 1.0, False, False), ("feature_dropout", 0.0, 1.0, False, True),
+    ("contrastive_weight", 0.0, _INF, False, False), ("aux_weight", 0.0, _INF, False, False),
+    ("drop_start", 0.0, 100.0, False, False), ("cutmix_prob", 0.0, 1.0, False, False),
+    ("crack_crop_prob", 0.0, 1.0, False, False), ("gain_jitter", 0.0, 1.0, False, True),
+    ("offset_jitter", 0.0, _INF, False, False), ("warm_lr_scale", 0.0, 1.0, True, False),
+    ("warm_ramp", 0.0, 0.5, False, False), ("keep_margin", 0.0, 1.0, False, False),
+)
 
 
 #: Bounds checked before a model is built: beyond them one step would need tens of GB.
@@ -42,7 +51,7 @@ MAX_STEP_PIXELS = 64 * 1024 * 1024
 
 def _step_size_problems(batch: Any, unlabeled: Any, crop: Any) -> list[str]:
     """A step too large for any machine (the crops of one step, labelled and unlabelled)."""
-    if not all(_is_int(v) and v >= 1 for v in (batch, unlabeled, crop)):
+    if not all(is_int(v) and v >= 1 for v in (batch, unlabeled, crop)):
         return []
     pixels = (batch + unlabeled) * crop * crop
     if pixels <= MAX_STEP_PIXELS:
@@ -226,87 +235,39 @@ class TrainConfig(ConfigIO):
     encoder_weights: str | None = None
 
     def __post_init__(self) -> None:
-        problems: list[str] = []
-
-        def choice(name: str, options: tuple[str, ...]) -> None:
-            v = getattr(self, name)
-            if v not in options:
-                problems.append(f"{name} must be one of {', '.join(options)} (got {v!r})")
-
-        def integer(name: str, low: int, high: int | None = None, *,
-                    none_ok: bool = False) -> None:
-            v = getattr(self, name)
-            if v is None and none_ok:
-                return
-            if not _is_int(v) or v < low or (high is not None and v > high):
-                span = f">= {low}" if high is None else f"in [{low}, {high}]"
-                problems.append(f"{name} must be an integer {span} (got {v!r})")
-
-        def number(name: str, low: float, high: float = math.inf, *, low_open: bool = False,
-                   high_open: bool = False) -> None:
-            v = getattr(self, name)
-            ok = _is_num(v) and (v > low if low_open else v >= low) and (
-                v < high if high_open else v <= high)
-            if not ok:
-                lb = "(" if low_open else "["
-                hb = ")" if high_open else "]"
-                problems.append(f"{name} must be a number in {lb}{low}, {high}{hb} (got {v!r})")
-
         from ..model.config import DECODERS  # no torch import
 
+        check = Problems(self)
         if self.decoder is not None:
-            choice("decoder", DECODERS)
-        choice("mode", TRAIN_MODES)
-        choice("preset", PRESET_NAMES)
-        choice("profile", PROFILES)
-        choice("device", DEVICES)
-        choice("save_which", SAVE_WHICH)
-        integer("iterations", 1)
-        integer("batch_size", 1, MAX_BATCH)
-        integer("unlabeled_batch_size", 1, MAX_BATCH)
-        integer("crop_size", 32, MAX_CROP)
-        if _is_int(self.crop_size) and self.crop_size % 16:
-            problems.append(f"crop_size must be a multiple of 16 (got {self.crop_size})")
-        problems += _step_size_problems(self.batch_size, self.unlabeled_batch_size,
-                                        self.crop_size)
-        number("lr", 0.0, low_open=True)
-        number("momentum", 0.0, 1.0, high_open=True)
-        number("weight_decay", 0.0)
-        number("head_lr_multiplier", 0.0, low_open=True)
-        integer("warmup_iterations", 0, none_ok=True)
-        number("ema_max_decay", 0.0, 1.0, high_open=True)
-        number("unsup_weight", 0.0)
-        number("unsup_ramp", 0.0, 1.0)
-        number("semi_entry_f1", 0.0, 1.0)
-        number("strong_strength", 0.0, 1.0)
-        number("feature_dropout", 0.0, 1.0, high_open=True)
-        number("contrastive_weight", 0.0)
-        number("aux_weight", 0.0)
-        number("drop_start", 0.0, 100.0)
-        number("cutmix_prob", 0.0, 1.0)
-        number("crack_crop_prob", 0.0, 1.0)
-        number("gain_jitter", 0.0, 1.0, high_open=True)
-        number("offset_jitter", 0.0)
-        integer("seed", 0)
-        integer("threads", 1, none_ok=True)
-        integer("val_every", 0)
-        integer("checkpoint_every", 0)
-        integer("memory_size", 1)
-        number("warm_lr_scale", 0.0, 1.0, low_open=True)
-        number("warm_ramp", 0.0, 0.5)
-        number("keep_margin", 0.0, 1.0)
-        if self.seconds is not None:
-            number("seconds", 1.0, 86400.0)
+            check.choice("decoder", DECODERS)
+        for name, options in (("mode", TRAIN_MODES), ("preset", PRESET_NAMES),
+                              ("profile", PROFILES), ("device", DEVICES),
+                              ("save_which", SAVE_WHICH)):
+            check.choice(name, options)
+        check.integer("iterations", 1)
+        check.integer("batch_size", 1, MAX_BATCH)
+        check.integer("unlabeled_batch_size", 1, MAX_BATCH)
+        check.integer("crop_size", 32, MAX_CROP)
+        if is_int(self.crop_size) and self.crop_size % 16:
+            check.add(f"crop_size must be a multiple of 16 (got {self.crop_size})")
+        for problem in _step_size_problems(self.batch_size, self.unlabeled_batch_size,
+                                           self.crop_size):
+            check.add(problem)
+        for name, low, high, low_open, high_open in _NUMBER_FIELDS:
+            check.number(name, low, high, low_open=low_open, high_open=high_open)
+        check.number("seconds", 1.0, 86400.0, none_ok=True)
+        for name, low in (("seed", 0), ("val_every", 0), ("checkpoint_every", 0),
+                          ("memory_size", 1)):
+            check.integer(name, low)
+        check.integer("warmup_iterations", 0, none_ok=True)
+        check.integer("threads", 1, none_ok=True)
         if self.encoder_weights is not None and (
                 not isinstance(self.encoder_weights, str) or not self.encoder_weights.strip()):
-            problems.append(f"encoder_weights must be a file path or None "
-                            f"(got {self.encoder_weights!r})")
-        for name in ("use_contrastive", "flip", "rotate90", "class_weighting", "amp",
-                     "drop_per_class", "calibrated_pseudo_labels"):
-            if not isinstance(getattr(self, name), bool):
-                problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
-        if problems:
-            raise ConfigError("invalid TrainConfig: " + "; ".join(problems))
+            check.add(f"encoder_weights must be a file path or None "
+                      f"(got {self.encoder_weights!r})")
+        check.boolean("use_contrastive", "flip", "rotate90", "class_weighting", "amp",
+                      "drop_per_class", "calibrated_pseudo_labels")
+        check.raise_if_any("TrainConfig")
 
     # ------------------------------------------------------------------ derived
     @property

@@ -1,0 +1,83 @@
+"""Validation of config values: one collector of problems for every frozen config dataclass.
+
+A config's ``__post_init__`` checks each field with a :class:`Problems` and raises one
+:class:`~napari_crack_al.core.errors.ConfigError` listing everything wrong::
+
+    check = Problems(self)
+    check.integer("iterations", 1)
+    check.number("lr", 0.0, low_open=True)
+    check.raise_if_any("TrainConfig")
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Problems", "is_int", "is_number"]
+
+
+def is_int(v: object) -> bool:
+    """An int that is not a bool."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v: object) -> bool:
+    """A finite int or float that is not a bool."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+class Problems:
+    """Collects what is wrong with the fields of ``obj``; :meth:`raise_if_any` reports them."""
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+        self.messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        """Record a problem found by the caller."""
+        self.messages.append(message)
+
+    def choice(self, name: str, options: Iterable[str]) -> None:
+        """``name`` must be one of ``options``."""
+        options = tuple(options)
+        v = getattr(self.obj, name)
+        if v not in options:
+            self.add(f"{name} must be one of {', '.join(options)} (got {v!r})")
+
+    def integer(self, name: str, low: int, high: int | None = None, *,
+                none_ok: bool = False) -> None:
+        """``name`` must be an integer in ``[low, high]`` (None too with ``none_ok``)."""
+        v = getattr(self.obj, name)
+        if v is None and none_ok:
+            return
+        if not is_int(v) or v < low or (high is not None and v > high):
+            span = f">= {low}" if high is None else f"in [{low}, {high}]"
+            self.add(f"{name} must be an integer {span} (got {v!r})")
+
+    def number(self, name: str, low: float, high: float = math.inf, *, low_open: bool = False,
+               high_open: bool = False, none_ok: bool = False) -> None:
+        """``name`` must be a finite number between ``low`` and ``high``."""
+        v = getattr(self.obj, name)
+        if v is None and none_ok:
+            return
+        ok = is_number(v) and (v > low if low_open else v >= low) and (
+            v < high if high_open else v <= high)
+        if not ok:
+            lb, hb = ("(" if low_open else "["), (")" if high_open else "]")
+            self.add(f"{name} must be a number in {lb}{low}, {high}{hb} (got {v!r})")
+
+    def boolean(self, *names: str) -> None:
+        """Each of ``names`` must be True or False."""
+        for name in names:
+            v = getattr(self.obj, name)
+            if not isinstance(v, bool):
+                self.add(f"{name} must be true or false (got {v!r})")
+
+    def raise_if_any(self, what: str) -> None:
+        """Raise ``ConfigError("invalid WHAT: problem; problem")`` when a problem was found."""
+        if self.messages:
+            raise ConfigError(f"invalid {what}: " + "; ".join(self.messages))
