@@ -151,80 +151,115 @@ def analyse_skeleton(labels: np.ndarray, fg: np.ndarray, skel: np.ndarray, dist:
     node_d = dist[rows, cols]
     deg = np.bincount(u, minlength=n_nodes) + np.bincount(v, minlength=n_nodes)
     branch = deg >= 3
+    width = _local_width(rows, cols, skel, dist, node_d)
+    pieces = _pieces(u, v, wts, branch, node_d, node_lab)
+    dropped, uf = _prune(pieces)
+    junc_deg = _junction_degrees(pieces, dropped, uf)
+    n_branch = np.zeros(n + 1, dtype=np.int64)
+    for root, d in junc_deg.items():
+        if d >= 3:
+            n_branch[pieces.lab[root]] += 1
+    n_segments = _segment_counts(pieces, dropped, uf, junc_deg, n)
+    spur = dropped & ~pieces.is_junction
+    node_kept = ~spur[pieces.of_node]
+    length = _lengths(fg, skel, rows, cols, u, wts, node_lab, node_d, deg, branch, pieces, spur,
+                      node_kept, n)
+    mean_w, max_w = _width_stats(node_lab, width, node_kept & ~branch, n)
+    return SkeletonStats(rows, cols, node_lab, length, mean_w, max_w, n_branch, n_segments)
 
-    # Local width: 2d - 1, or 2d where a 4-neighbour off the skeleton is as far from the edge.
-    flat = np.zeros(n_nodes, dtype=bool)
+
+def _local_width(rows: np.ndarray, cols: np.ndarray, skel: np.ndarray, dist: np.ndarray,
+                 node_d: np.ndarray) -> np.ndarray:
+    """Width at each skeleton pixel: 2d - 1, or 2d where a 4-neighbour off the skeleton is as
+    far from the edge (an even width)."""
+    flat = np.zeros(rows.size, dtype=bool)
     dpad = np.pad(np.where(skel, -1.0, dist), 1)
     for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
         flat |= dpad[rows + 1 + dr, cols + 1 + dc] >= node_d - 1e-6
-    width = np.where(flat, 2.0 * node_d, 2.0 * node_d - 1.0)
+    return np.where(flat, 2.0 * node_d, 2.0 * node_d - 1.0)
 
-    # Pieces: junction clusters (connected branch pixels) and chunks (paths of pixels with at
-    # most two neighbours).
+
+class _Pieces(NamedTuple):
+    """Junction clusters (connected branch pixels) and chunks (paths of pixels with at most two
+    neighbours) of a skeleton graph, and which junctions each chunk touches."""
+
+    of_node: np.ndarray        # piece of each skeleton pixel
+    is_junction: np.ndarray    # per piece
+    length: np.ndarray         # per piece: its edges, plus its links to junctions (chunks)
+    radius: np.ndarray         # per piece: the largest distance to the background
+    lab: np.ndarray            # per piece: the crack label
+    chunk_links: dict[int, list[int]]  # chunk -> the junction pieces it touches
+
+
+def _pieces(u: np.ndarray, v: np.ndarray, wts: np.ndarray, branch: np.ndarray,
+            node_d: np.ndarray, node_lab: np.ndarray) -> _Pieces:
+    n_nodes = node_d.size
     same = branch[u] == branch[v]
     graph = coo_matrix((np.ones(int(same.sum())), (u[same], v[same])), shape=(n_nodes, n_nodes))
     _, piece = connected_components(graph, directed=False)
     n_pieces = int(piece.max()) + 1 if n_nodes else 0
-    piece_is_junction = np.zeros(n_pieces, dtype=bool)
-    piece_is_junction[piece[branch]] = True
-    piece_len = np.bincount(piece[u[same]], weights=wts[same],
-                            minlength=n_pieces).astype(float)
-    piece_radius = np.zeros(n_pieces)
-    np.maximum.at(piece_radius, piece, node_d)
-    piece_lab = np.zeros(n_pieces, dtype=np.int64)
-    piece_lab[piece] = node_lab
-
+    is_junction = np.zeros(n_pieces, dtype=bool)
+    is_junction[piece[branch]] = True
+    length = np.bincount(piece[u[same]], weights=wts[same], minlength=n_pieces).astype(float)
+    radius = np.zeros(n_pieces)
+    np.maximum.at(radius, piece, node_d)
+    lab = np.zeros(n_pieces, dtype=np.int64)
+    lab[piece] = node_lab
     link = ~same  # edges joining a chunk pixel to a junction pixel
     lu, lv, lw = u[link], v[link], wts[link]
     link_chunk = np.where(branch[lu], piece[lv], piece[lu])
     link_junc = np.where(branch[lu], piece[lu], piece[lv])
-    piece_len += np.bincount(link_chunk, weights=lw, minlength=n_pieces)
+    length += np.bincount(link_chunk, weights=lw, minlength=n_pieces)
     chunk_links: dict[int, list[int]] = {}
     for c, j in zip(link_chunk.tolist(), link_junc.tolist()):
         chunk_links.setdefault(c, []).append(j)
+    return _Pieces(piece, is_junction, length, radius, lab, chunk_links)
 
-    dropped = np.zeros(n_pieces, dtype=bool)
-    uf = _UnionFind(n_pieces)
-    # Side branches (one junction, one free end) shorter than the local crack width; a
-    # junction always keeps its two longest branches.
+
+def _prune(pieces: _Pieces) -> tuple[np.ndarray, _UnionFind]:
+    """Drop side branches shorter than the crack's width (a junction keeps its two longest)
+    and short links between junctions, whose junctions are merged."""
+    links, plen, radius = pieces.chunk_links, pieces.length, pieces.radius.copy()
+    dropped = np.zeros(plen.size, dtype=bool)
+    uf = _UnionFind(plen.size)
     branches: dict[int, list[int]] = {}
-    for c, js in chunk_links.items():
+    for c, js in links.items():
         for j in js:
             branches.setdefault(j, []).append(c)
     for j, cs in branches.items():
-        short = sorted((c for c in cs if len(chunk_links[c]) == 1
-                        and piece_len[c] <= 2.0 * piece_radius[j]), key=lambda c: piece_len[c])
+        short = sorted((c for c in cs if len(links[c]) == 1 and plen[c] <= 2.0 * radius[j]),
+                       key=lambda c: plen[c])
         for c in short[:max(0, len(cs) - 2)]:
             dropped[c] = True
-    # Short links between junctions (and tiny loops): merge the junctions.
-    two = sorted((c for c, js in chunk_links.items() if len(js) == 2), key=lambda c: piece_len[c])
-    for c in two:
-        a, b = (uf.find(j) for j in chunk_links[c])
-        ra = piece_radius[a]
-        rb = piece_radius[b]
-        if piece_len[c] <= ra + rb + 1.0:
+    for c in sorted((c for c, js in links.items() if len(js) == 2), key=lambda c: plen[c]):
+        a, b = (uf.find(j) for j in links[c])
+        ra, rb = radius[a], radius[b]
+        if plen[c] <= ra + rb + 1.0:
             dropped[c] = True
             uf.union(a, b)
-            root = uf.find(a)
-            piece_radius[root] = max(ra, rb)
+            radius[uf.find(a)] = max(ra, rb)
+    return dropped, uf
 
-    # Branches per merged junction.
+
+def _junction_degrees(pieces: _Pieces, dropped: np.ndarray, uf: _UnionFind) -> dict[int, int]:
+    """Kept branches per merged junction."""
     junc_deg: dict[int, int] = {}
-    for c, js in chunk_links.items():
+    for c, js in pieces.chunk_links.items():
         if dropped[c]:
             continue
         for j in js:
             root = uf.find(j)
             junc_deg[root] = junc_deg.get(root, 0) + 1
-    n_branch = np.zeros(n + 1, dtype=np.int64)
-    for root, d in junc_deg.items():
-        if d >= 3:
-            n_branch[piece_lab[root]] += 1
+    return junc_deg
 
-    # Segments: kept chunks joined through junctions that have exactly two branches.
-    kept_chunks = np.nonzero(~piece_is_junction & ~dropped)[0]
+
+def _segment_counts(pieces: _Pieces, dropped: np.ndarray, uf: _UnionFind,
+                    junc_deg: dict[int, int], n: int) -> np.ndarray:
+    """Segments per crack: kept chunks joined through junctions with exactly two branches."""
+    n_pieces = pieces.length.size
+    kept_chunks = np.nonzero(~pieces.is_junction & ~dropped)[0]
     au, av = [], []
-    for c, js in chunk_links.items():
+    for c, js in pieces.chunk_links.items():
         if dropped[c]:
             continue
         for j in js:
@@ -235,34 +270,37 @@ def analyse_skeleton(labels: np.ndarray, fg: np.ndarray, skel: np.ndarray, dist:
     aux = coo_matrix((np.ones(len(au)), (au, av)), shape=(n_pieces, n_pieces))
     _, seg_id = connected_components(aux, directed=False)
     n_segments = np.zeros(n + 1, dtype=np.int64)
-    if kept_chunks.size:
-        seg_ids = np.unique(seg_id[kept_chunks])
-        first_chunk = {}
-        for c in kept_chunks.tolist():
-            first_chunk.setdefault(int(seg_id[c]), c)
-        for s in seg_ids.tolist():
-            n_segments[piece_lab[first_chunk[s]]] += 1
+    first_chunk: dict[int, int] = {}
+    for c in kept_chunks.tolist():
+        first_chunk.setdefault(int(seg_id[c]), c)
+    for c in first_chunk.values():
+        n_segments[pieces.lab[c]] += 1
+    return n_segments
 
-    # Length: all skeleton edges, minus dropped side branches, plus the free-end extensions.
+
+def _lengths(fg: np.ndarray, skel: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+             u: np.ndarray, wts: np.ndarray, node_lab: np.ndarray, node_d: np.ndarray,
+             deg: np.ndarray, branch: np.ndarray, pieces: _Pieces, spur: np.ndarray,
+             node_kept: np.ndarray, n: int) -> np.ndarray:
+    """Length per crack: every skeleton edge, minus dropped side branches, plus free ends."""
     length = np.bincount(node_lab[u], weights=wts, minlength=n + 1).astype(float)
-    spur = dropped & ~piece_is_junction
     for c in np.nonzero(spur)[0].tolist():
-        if len(chunk_links.get(c, [])) == 1:
-            length[piece_lab[c]] -= piece_len[c]
-    node_kept = ~spur[piece]
-    free_end = node_kept & ~branch & (deg <= 1)
-    ends = np.nonzero(free_end)[0]
+        if len(pieces.chunk_links.get(c, [])) == 1:
+            length[pieces.lab[c]] -= pieces.length[c]
+    ends = np.nonzero(node_kept & ~branch & (deg <= 1))[0]
     ext = np.array([_end_extension(fg, skel, int(rows[i]), int(cols[i]), float(node_d[i]),
                                    int(deg[i])) for i in ends.tolist()], dtype=float)
     length += np.bincount(node_lab[ends], weights=ext, minlength=n + 1)
-    length = np.maximum(length, 0.0)
+    return np.maximum(length, 0.0)
 
-    # Width statistics over kept skeleton pixels away from junctions (all pixels when none).
-    use = node_kept & ~branch
+
+def _width_stats(node_lab: np.ndarray, width: np.ndarray, use: np.ndarray, n: int,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and maximum width per crack over ``use`` pixels (all its pixels when it has none)."""
     has_use = np.bincount(node_lab[use], minlength=n + 1) > 0
-    use |= ~has_use[node_lab]
+    use = use | ~has_use[node_lab]
     cnt = np.bincount(node_lab[use], minlength=n + 1)
     mean_w = np.bincount(node_lab[use], weights=width[use], minlength=n + 1) / np.maximum(cnt, 1)
     max_w = np.zeros(n + 1)
     np.maximum.at(max_w, node_lab[use], width[use])
-    return SkeletonStats(rows, cols, node_lab, length, mean_w, max_w, n_branch, n_segments)
+    return mean_w, max_w
