@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from napari_crack_al.core.config_io import ConfigIO
 from napari_crack_al.core.errors import ConfigError
+from napari_crack_al.core.training.contrastive_memory import ContrastiveMemory
 from napari_crack_al.core.training.losses import (
     IGNORE_INDEX,
     check_progress,
@@ -147,106 +148,6 @@ class ContrastiveConfig(ConfigIO):
     def alpha(self, progress: float) -> float:
         """Reliable / unreliable share in percent: ``alpha_start * (1 - progress)``."""
         return self.alpha_start * (1.0 - check_progress(progress))
-
-
-class ContrastiveMemory:
-    """Per-class FIFO banks of detached feature vectors (ring buffers).
-
-    Banks are keyed by class id; each holds at most ``capacity`` vectors, and a
-    push beyond that overwrites the oldest. Storage is allocated on the first
-    push, on the pushed features' device, and follows them to another device.
-
-    Parameters
-    ----------
-    num_classes : int
-        Number of classes (ids ``0 .. num_classes - 1``).
-    capacity : int
-        Vectors kept per class.
-    """
-
-    def __init__(self, num_classes: int, capacity: int = 30000) -> None:
-        if num_classes < 1 or capacity < 1:
-            raise ValueError(
-                f"num_classes and capacity must be >= 1, got {num_classes}, {capacity}"
-            )
-        self.num_classes = int(num_classes)
-        self.capacity = int(capacity)
-        self._buf: dict[int, torch.Tensor] = {}
-        self._ptr: dict[int, int] = {}
-        self._count: dict[int, int] = {}
-
-    def _check(self, class_id: int) -> int:
-        c = int(class_id)
-        if not 0 <= c < self.num_classes:
-            raise ValueError(f"class id {class_id} outside [0, {self.num_classes - 1}]")
-        return c
-
-    def size(self, class_id: int) -> int:
-        """Number of vectors stored for ``class_id``."""
-        return self._count.get(self._check(class_id), 0)
-
-    def push(self, class_id: int, features: torch.Tensor) -> None:
-        """Enqueue ``(N, D)`` features (detached) for ``class_id``, dropping the oldest."""
-        c = self._check(class_id)
-        if features.ndim != 2:
-            raise ValueError(f"features must be (N, D), got {tuple(features.shape)}")
-        feats = features.detach()
-        n, dim = feats.shape
-        if n == 0:
-            return
-        buf = self._buf.get(c)
-        if buf is None:
-            buf = torch.zeros(self.capacity, dim, dtype=feats.dtype, device=feats.device)
-            self._ptr[c], self._count[c] = 0, 0
-        elif buf.shape[1] != dim:
-            raise ValueError(f"class {c} bank holds {buf.shape[1]}-d features, got {dim}-d")
-        elif buf.device != feats.device:
-            buf = buf.to(feats.device)
-        feats = feats.to(buf.dtype)
-        cap = self.capacity
-        if n >= cap:
-            buf.copy_(feats[-cap:])
-            self._ptr[c], self._count[c] = 0, cap
-        else:
-            ptr = self._ptr[c]
-            first = min(n, cap - ptr)
-            buf[ptr : ptr + first] = feats[:first]
-            if n > first:
-                buf[: n - first] = feats[first:]
-            self._ptr[c] = (ptr + n) % cap
-            self._count[c] = min(self._count[c] + n, cap)
-        self._buf[c] = buf
-
-    def features(self, class_id: int) -> torch.Tensor | None:
-        """Stored vectors of ``class_id``, oldest first (``None`` when empty)."""
-        c = self._check(class_id)
-        count = self._count.get(c, 0)
-        if count == 0:
-            return None
-        buf = self._buf[c]
-        if count < self.capacity:
-            return buf[:count]
-        ptr = self._ptr[c]
-        return torch.cat([buf[ptr:], buf[:ptr]])
-
-    def sample(
-        self, class_id: int, n: int, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """``n`` stored vectors of ``class_id`` drawn uniformly with replacement."""
-        c = self._check(class_id)
-        count = self._count.get(c, 0)
-        if count == 0:
-            raise ValueError(f"memory bank of class {c} is empty")
-        gdev = generator.device if generator is not None else torch.device("cpu")
-        idx = torch.randint(count, (int(n),), generator=generator, device=gdev)
-        buf = self._buf[c]
-        return buf[idx.to(buf.device)]
-
-    def clear(self) -> None:
-        """Forget every stored vector."""
-        self._buf.clear()
-        self._ptr.clear()
-        self._count.clear()
 
 
 class DownsampledTargets(NamedTuple):
@@ -418,12 +319,40 @@ def contrastive_loss(
         attached to ``student_features`` (``backward`` works, gradients are 0).
     """
     cfg = config if config is not None else ContrastiveConfig()
+    _check_inputs(student_features, teacher_features, labels, teacher_prob, is_labelled, memory,
+                  cfg)
+    _, dim, h, w = student_features.shape
+    device = student_features.device
+    sets = contrastive_sets(labels.to(device), teacher_prob.to(device),
+                            None if entropy is None else entropy.to(device),
+                            is_labelled.to(device), progress, (h, w), cfg)
+    with torch.no_grad():
+        teacher = F.normalize(teacher_features.detach().float(), dim=1)
+        teacher = teacher.permute(0, 2, 3, 1).reshape(-1, dim)
+    student = F.normalize(student_features.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, dim)
+    terms: dict[int, torch.Tensor] = {}
+    for c in range(teacher_prob.shape[1]):
+        term = _class_term(c, sets, teacher, student, memory, cfg, generator)
+        if term is not None:
+            terms[c] = term
+    if not terms:
+        logger.debug("contrastive loss: no class with anchors and negatives")
+        return student_features.sum() * 0.0
+    logger.debug("contrastive loss over classes %s (alpha %.2f %%)", sorted(terms),
+                 cfg.alpha(progress))
+    return torch.stack(list(terms.values())).mean()
+
+
+def _check_inputs(student_features: torch.Tensor, teacher_features: torch.Tensor,
+                  labels: torch.Tensor, teacher_prob: torch.Tensor, is_labelled: torch.Tensor,
+                  memory: ContrastiveMemory, cfg: ContrastiveConfig) -> None:
+    """Shapes that fit together, a memory of as many classes, a usable rank window."""
     if student_features.ndim != 4 or teacher_features.shape != student_features.shape:
         raise ValueError(
             f"student {tuple(student_features.shape)} and teacher {tuple(teacher_features.shape)} "
             "features must both be (B, D, h, w)"
         )
-    bsz, dim, h, w = student_features.shape
+    bsz = student_features.shape[0]
     if teacher_prob.ndim != 4 or teacher_prob.shape[0] != bsz:
         raise ValueError(f"teacher_prob must be (B, C, H, W), got {tuple(teacher_prob.shape)}")
     if labels.ndim != 3 or labels.shape[0] != bsz or labels.shape[1:] != teacher_prob.shape[2:]:
@@ -438,41 +367,32 @@ def contrastive_loss(
             f"low_rank={cfg.low_rank} leaves no negative rank window for {num_classes} classes; "
             f"use 1 <= low_rank < {num_classes}"
         )
-    device = student_features.device
-    sets = contrastive_sets(labels.to(device), teacher_prob.to(device),
-                            None if entropy is None else entropy.to(device),
-                            is_labelled.to(device), progress, (h, w), cfg)
-    with torch.no_grad():
-        teacher = F.normalize(teacher_features.detach().float(), dim=1)
-        teacher = teacher.permute(0, 2, 3, 1).reshape(-1, dim)
-    student = F.normalize(student_features.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, dim)
+
+
+def _class_term(c: int, sets: ContrastiveSets, teacher: torch.Tensor, student: torch.Tensor,
+                memory: ContrastiveMemory, cfg: ContrastiveConfig,
+                generator: torch.Generator | None) -> torch.Tensor | None:
+    """InfoNCE of class ``c``'s anchors against its prototype and sampled negatives (after
+    pushing this batch's negatives into the memory); None without anchors or negatives."""
+    device, dim = student.device, student.shape[1]
     gen_device = generator.device if generator is not None else torch.device("cpu")
-    terms: dict[int, torch.Tensor] = {}
-    for c in range(num_classes):
-        with torch.no_grad():
-            rel_c = (sets.reliable & (sets.labels == c)).reshape(-1)
-            anchor_idx = torch.nonzero(sets.anchors[c].reshape(-1), as_tuple=False).squeeze(1)
-            negatives = sets.negatives[c].reshape(-1)
-            if bool(negatives.any()):
-                memory.push(c, teacher[negatives])
-            if anchor_idx.numel() == 0 or memory.size(c) == 0:
-                continue
-            proto = F.normalize(teacher[rel_c].mean(dim=0), dim=0)
-            n_anchor = min(cfg.num_anchors, anchor_idx.numel())
-            pick = torch.randperm(anchor_idx.numel(), generator=generator, device=gen_device)
-            anchor_idx = anchor_idx[pick[:n_anchor].to(device)]
-            negs = memory.sample(c, n_anchor * cfg.num_negatives, generator)
-            negs = F.normalize(negs.to(device).float(), dim=1)
-            negs = negs.view(n_anchor, cfg.num_negatives, dim)
-        anchors = student[anchor_idx]  # (n, D), carries the gradient
-        pos = anchors @ proto  # (n,)
-        neg = torch.einsum("nd,nkd->nk", anchors, negs)
-        logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / cfg.temperature
-        target = torch.zeros(n_anchor, dtype=torch.long, device=device)
-        terms[c] = F.cross_entropy(logits, target)
-    if not terms:
-        logger.debug("contrastive loss: no class with anchors and negatives")
-        return student_features.sum() * 0.0
-    logger.debug("contrastive loss over classes %s (alpha %.2f %%)", sorted(terms),
-                 cfg.alpha(progress))
-    return torch.stack(list(terms.values())).mean()
+    with torch.no_grad():
+        rel_c = (sets.reliable & (sets.labels == c)).reshape(-1)
+        anchor_idx = torch.nonzero(sets.anchors[c].reshape(-1), as_tuple=False).squeeze(1)
+        negatives = sets.negatives[c].reshape(-1)
+        if bool(negatives.any()):
+            memory.push(c, teacher[negatives])
+        if anchor_idx.numel() == 0 or memory.size(c) == 0:
+            return None
+        proto = F.normalize(teacher[rel_c].mean(dim=0), dim=0)
+        n_anchor = min(cfg.num_anchors, anchor_idx.numel())
+        pick = torch.randperm(anchor_idx.numel(), generator=generator, device=gen_device)
+        anchor_idx = anchor_idx[pick[:n_anchor].to(device)]
+        negs = memory.sample(c, n_anchor * cfg.num_negatives, generator)
+        negs = F.normalize(negs.to(device).float(), dim=1).view(n_anchor, cfg.num_negatives, dim)
+    anchors = student[anchor_idx]  # (n, D), carries the gradient
+    pos = anchors @ proto  # (n,)
+    neg = torch.einsum("nd,nkd->nk", anchors, negs)
+    logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / cfg.temperature
+    target = torch.zeros(n_anchor, dtype=torch.long, device=device)
+    return F.cross_entropy(logits, target)
