@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError
-from ..events import CancelToken, MessageEvent, ProgressEvent
+from ..events import CancelToken, MessageEvent, Outcome, ProgressEvent
 from .curves import FULL_STRATEGY, write_curve_csv, write_curve_plot, write_selected_csv
 from .simulation_arm import SimulationRow, run_arm
 from .simulation_config import SIM_STRATEGIES, Arm, SimulationConfig, parse_arm
@@ -74,6 +74,26 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def _check_pools(train_pairs: list[Pair], val_pairs: list[Pair], config: SimulationConfig,
+                 ) -> None:
+    """Both sets non-empty and apart, unique names, a pool large enough for the annotations."""
+    if not train_pairs:
+        raise InputError(None, "the training pool is empty")
+    if not val_pairs:
+        raise InputError(None, "the validation set is empty")
+    check_unique(train_pairs, "training")
+    overlap = {i.stem for i, _ in train_pairs} & {i.stem for i, _ in val_pairs}
+    if overlap:
+        raise InputError(val_pairs[0][0].parent, "validation images also in the training pool: "
+                                                 + ", ".join(sorted(overlap)[:5]))
+    needed = config.labels_needed
+    if any(a.strategy != FULL_STRATEGY for a in config.arms) and needed > len(train_pairs):
+        raise ConfigError(f"the training pool has {len(train_pairs)} images, but initial "
+                          f"{config.initial} + (rounds {config.rounds} - 1) x per-round "
+                          f"{config.per_round} = {needed} would be annotated; lower --initial, "
+                          "--per-round or --rounds")
 
 
 def simulate(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], out_dir: str | Path,
@@ -121,21 +141,7 @@ def simulate(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], out_dir: st
     cancel = cancel if cancel is not None else CancelToken()
     train_pairs = [(Path(i), Path(m)) for i, m in train_pairs]
     val_pairs = [(Path(i), Path(m)) for i, m in val_pairs]
-    if not train_pairs:
-        raise InputError(None, "the training pool is empty")
-    if not val_pairs:
-        raise InputError(None, "the validation set is empty")
-    check_unique(train_pairs, "training")
-    overlap = {i.stem for i, _ in train_pairs} & {i.stem for i, _ in val_pairs}
-    if overlap:
-        raise InputError(val_pairs[0][0].parent, "validation images also in the training pool: "
-                                                 + ", ".join(sorted(overlap)[:5]))
-    needed = config.labels_needed
-    if any(a.strategy != FULL_STRATEGY for a in config.arms) and needed > len(train_pairs):
-        raise ConfigError(f"the training pool has {len(train_pairs)} images, but initial "
-                          f"{config.initial} + (rounds {config.rounds} - 1) x per-round "
-                          f"{config.per_round} = {needed} would be annotated; lower --initial, "
-                          "--per-round or --rounds")
+    _check_pools(train_pairs, val_pairs, config)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -149,30 +155,24 @@ def simulate(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], out_dir: st
     total = len(arms) * config.rounds
     rows: list[dict[str, Any]] = []
     selected: list[dict[str, Any]] = []
-    done = 0
     yield ProgressEvent(0, total, "rounds")
     t0 = time.perf_counter()
     for arm in arms:
         yield MessageEvent(f"arm {arm.name}: {len(train_pairs)} training images, "
                            f"{len(validation)} validation images")
-        gen = run_arm(arm, train_pairs, validation, config, out, overwrite, cancel, selected,
-                      multi)
+        run = Outcome(run_arm(arm, train_pairs, validation, config, out, overwrite, cancel,
+                              selected, multi))
         try:
-            while True:
-                try:
-                    ev = next(gen)
-                except StopIteration:
-                    break
+            for ev in run:
                 if isinstance(ev, SimulationRow):
                     rows.append(ev.row)
-                    done += 1
                     _write_tables(out, rows, selected, multi)
                     yield ev
-                    yield ProgressEvent(done, total, "rounds")
+                    yield ProgressEvent(len(rows), total, "rounds")
                 else:
                     yield ev
         finally:
-            gen.close()
+            run.close()
         if cancel.cancelled:
             break
     _write_tables(out, rows, selected, multi)
