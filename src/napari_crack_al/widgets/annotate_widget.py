@@ -102,17 +102,35 @@ class AnnotateWidget(QWidget):
         self._measure_job: BackgroundJob | None = None
         self._measure_pending = False
         self._measured_key: tuple | None = None
+        self._closed = False
         self.summary: ImageCrackSummary | None = None
 
         self.image_label = QLabel("No image")
         self.image_label.setWordWrap(True)
+        self._make_buttons()
+        self._make_settings()
+        self.measure_label = QLabel("")
+        self.measure_label.setToolTip("Measured on the mask being edited (cracks of 5 px or more)")
+        self.crack_tools = CrackToolsBox(self.session)
+        self._lay_out()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(MEASURE_DELAY_MS)
+        self._timer.timeout.connect(self.update_measurements)
+        bind_shortcuts(self.viewer)
+        self._connect_session()
+        self._on_image_loaded(self.session.current_name or "")
 
-        def button(text: str, tip: str, key: str | None, slot: Any) -> QPushButton:
-            b = QPushButton(text)
-            b.setToolTip(tooltip_with_key(tip, key) if key else tip)
-            b.clicked.connect(slot)
-            return b
+    # ------------------------------------------------------------------ construction
+    @staticmethod
+    def _button(text: str, tip: str, key: str | None, slot: Any) -> QPushButton:
+        b = QPushButton(text)
+        b.setToolTip(tooltip_with_key(tip, key) if key else tip)
+        b.clicked.connect(slot)
+        return b
 
+    def _make_buttons(self) -> None:
+        button = self._button
         self.accept_button = button("Accept && next", "Save this mask as the annotation and open the next "
                                     "image", ACCEPT_KEY, self._accept)
         self.skip_button = button("Skip", "Skip this image (edits kept as a draft) and open the next one",
@@ -122,7 +140,21 @@ class AnnotateWidget(QWidget):
         self.reset_button = button("Reset to suggestion", "Replace the mask by the model's suggestion "
                                    "(Ctrl+Z undoes it)", RESET_KEY, self._reset)
         self.clear_button = button("Clear", "Erase the whole mask (Ctrl+Z undoes it)", CLEAR_KEY, self._clear)
+        self.cleanup_button = button("Clean up", "Remove specks and fill small holes (Ctrl+Z undoes it)",
+                                     CLEANUP_KEY, self._cleanup)
 
+    @staticmethod
+    def _area_spin(value: int, tip: str, on_change: Any) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(0, 100000)
+        spin.setValue(value)
+        spin.setSuffix(" px")
+        spin.setToolTip(tip)
+        spin.valueChanged.connect(on_change)
+        return spin
+
+    def _make_settings(self) -> None:
+        session = self.session
         self.brush_spin = QSpinBox()
         self.brush_spin.setRange(1, 100)
         self.brush_spin.setSuffix(" px")
@@ -131,27 +163,16 @@ class AnnotateWidget(QWidget):
         self.overlay_check = QCheckBox("Show crack probability")
         self.overlay_check.setToolTip(tooltip_with_key("Overlay the last model's crack probability below the "
                                                        "mask (bright = crack)", OVERLAY_KEY))
-        self.overlay_check.setChecked(self.session.overlay_visible)
-        self.overlay_check.toggled.connect(self.session.set_overlay_visible)
+        self.overlay_check.setChecked(session.overlay_visible)
+        self.overlay_check.toggled.connect(session.set_overlay_visible)
+        self.speck_spin = self._area_spin(session.speck_area, "Crack pieces smaller than this are removed "
+                                          "(0: keep all)",
+                                          lambda v: setattr(self.session, "speck_area", int(v)))
+        self.hole_spin = self._area_spin(session.hole_area, "Holes inside cracks smaller than this are "
+                                         "filled (0: none)",
+                                         lambda v: setattr(self.session, "hole_area", int(v)))
 
-        self.speck_spin = QSpinBox()
-        self.speck_spin.setRange(0, 100000)
-        self.speck_spin.setValue(self.session.speck_area)
-        self.speck_spin.setSuffix(" px")
-        self.speck_spin.setToolTip("Crack pieces smaller than this are removed (0: keep all)")
-        self.speck_spin.valueChanged.connect(lambda v: setattr(self.session, "speck_area", int(v)))
-        self.hole_spin = QSpinBox()
-        self.hole_spin.setRange(0, 100000)
-        self.hole_spin.setValue(self.session.hole_area)
-        self.hole_spin.setSuffix(" px")
-        self.hole_spin.setToolTip("Holes inside cracks smaller than this are filled (0: none)")
-        self.hole_spin.valueChanged.connect(lambda v: setattr(self.session, "hole_area", int(v)))
-        self.cleanup_button = button("Clean up", "Remove specks and fill small holes (Ctrl+Z undoes it)",
-                                     CLEANUP_KEY, self._cleanup)
-
-        self.measure_label = QLabel("")
-        self.measure_label.setToolTip("Measured on the mask being edited (cracks of 5 px or more)")
-
+    def _lay_out(self) -> None:
         nav = QHBoxLayout()
         for b in (self.accept_button, self.skip_button, self.next_button):
             nav.addWidget(b)
@@ -175,18 +196,12 @@ class AnnotateWidget(QWidget):
         layout.addLayout(nav)
         layout.addLayout(edit)
         layout.addLayout(form)
-        self.crack_tools = CrackToolsBox(self.session)
         layout.addWidget(self.crack_tools)
         layout.addWidget(clean_box)
         layout.addWidget(measure_box)
         layout.addStretch(1)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(MEASURE_DELAY_MS)
-        self._timer.timeout.connect(self.update_measurements)
-
-        bind_shortcuts(self.viewer)
+    def _connect_session(self) -> None:
         session = self.session
         slots = ((session.project_changed, self._on_project_changed),
                  (session.image_loaded, self._on_image_loaded),
@@ -196,6 +211,7 @@ class AnnotateWidget(QWidget):
             signal.connect(slot)
 
         def _disconnect(*_: Any) -> None:
+            self._closed = True
             for signal, slot in slots:
                 signal.disconnect(slot, missing_ok=True)
             self._watch(None)
@@ -203,7 +219,6 @@ class AnnotateWidget(QWidget):
                 self._measure_job.cancel()
 
         self.destroyed.connect(_disconnect)
-        self._on_image_loaded(session.current_name or "")
 
     # ------------------------------------------------------------------ actions
     def _accept(self) -> None:
@@ -264,6 +279,8 @@ class AnnotateWidget(QWidget):
                                           on_done=lambda outcome: self._measured(outcome, key)).start()
 
     def _measured(self, outcome: JobOutcome, key: tuple) -> None:
+        if self._closed:  # the panel was closed while the measurements ran
+            return
         if outcome.error is not None:
             self.measure_label.setText(f"Cannot measure: {outcome.error}")
         elif outcome.value is not None:
