@@ -45,11 +45,6 @@ def _arm_list(text: str) -> tuple[str, ...]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``simulate`` subcommand."""
-    from ..core.active.simulate import SIM_STRATEGIES
-    from ..core.model.config import DECODERS
-    from ..core.normalize import DEFAULT_PROFILE, PROFILE_MODES
-    from ..core.training.config import TRAIN_MODES
-
     description = (
         HELP + ". Each arm (strategy x mode) gets its own project in DIR/project_<arm>/ with "
         "copies of the training images. Round 0 annotates --initial images (random for "
@@ -64,6 +59,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("masks", metavar="MASKS", type=Path,
                    help="folder of their true masks (same names as the images)")
     p.add_argument("--out", metavar="DIR", type=Path, required=True, help="output folder")
+    _add_validation(p)
+    _add_arms(p)
+    _add_training(p)
+    p.set_defaults(func=run)
+
+
+def _add_validation(p: argparse.ArgumentParser) -> None:
+    """The external validation set."""
     val = p.add_argument_group("validation (external to the projects)")
     val.add_argument("--val-images", metavar="DIR", type=Path, default=None,
                      help="folder of validation images (needs --val-masks)")
@@ -72,6 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     val.add_argument("--val-fraction", metavar="F", type=_fraction, default=None,
                      help="without --val-images: share of IMAGES held out for validation, in "
                      "(0, 1) (default 0.2; the split is seeded)")
+
+
+def _add_arms(p: argparse.ArgumentParser) -> None:
+    """The arms: selection, labels per round, strategies and modes."""
+    from ..core.active.simulate import SIM_STRATEGIES
+    from ..core.training.config import TRAIN_MODES
+
     p.add_argument("--initial", type=_int_at_least(1), default=5,
                    help="images annotated before the first round (default 5)")
     p.add_argument("--per-round", type=_int_at_least(1), default=5,
@@ -96,6 +106,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--full", action="store_true",
                    help="add the full-supervision reference arm (every training image, "
                    "supervised, same iterations per round)")
+
+
+def _add_training(p: argparse.ArgumentParser) -> None:
+    """Model, training budget, suggestions and compute."""
+    from ..core.model.config import DECODERS
+    from ..core.normalize import DEFAULT_PROFILE, PROFILE_MODES
+
     p.add_argument("--preset", choices=("fast", "accurate"), default="fast",
                    help="model preset (default fast)")
     p.add_argument("--iterations", type=_int_at_least(1), default=200,
@@ -139,7 +156,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="CPU threads (default: all cores)")
     p.add_argument("--force", action="store_true",
                    help="replace existing project_<arm> folders in DIR")
-    p.set_defaults(func=run)
 
 
 def _check_exclusive(args: argparse.Namespace) -> None:
