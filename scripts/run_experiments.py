@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Reproduce docs/experiments.md: label-efficiency simulations on synthetic and UAV75 images.
 
-For each dataset and seed it runs :func:`napari_crack_al.core.active.simulate.simulate`
+For each dataset and seed it runs :func:`napari_crack_al.core.simulation.simulate`
 with the five arms of the study (random-supervised, entropy-supervised, random-semi,
 hybrid-semi and the full-supervision reference), then averages over seeds and writes
 
@@ -54,7 +54,7 @@ log = logging.getLogger("run_experiments")
 
 # ---------------------------------------------------------------------------- data
 def prepare_synthetic(root: Path, n_pool: int, n_val: int, size: int) -> tuple[list, list]:
-    from napari_crack_al.core.active.simulate import pair_folders
+    from napari_crack_al.core.simulation import pair_folders
     from napari_crack_al.core.sample_project import write_sample_images
 
     pool, val = root / "pool", root / "val"
@@ -92,7 +92,7 @@ def _downscale_pair(image: Path, mask: Path, dst_img: Path, dst_mask: Path, size
 
 
 def prepare_uav75(src: Path, root: Path, size: int) -> tuple[list, list]:
-    from napari_crack_al.core.active.simulate import pair_folders
+    from napari_crack_al.core.simulation import pair_folders
 
     manifest = src / "manifest.csv"
     if not manifest.is_file():
@@ -119,8 +119,8 @@ def prepare_uav75(src: Path, root: Path, size: int) -> tuple[list, list]:
 # ---------------------------------------------------------------------------- running
 def run_seed(dataset: str, seed: int, train, val, out: Path, args: argparse.Namespace
              ) -> list[dict]:
-    from napari_crack_al.core.active.curves import read_curve_csv
-    from napari_crack_al.core.active.simulate import SimulationConfig, SimulationRow, simulate
+    from napari_crack_al.core.simulation.curves import read_curve_csv
+    from napari_crack_al.core.simulation import SimulationConfig, SimulationRow, simulate
     from napari_crack_al.core.training.config import TrainConfig
 
     expected = len(args.arms) * args.rounds
@@ -167,7 +167,7 @@ def _fmt(values: list[float], digits: int = 3) -> str:
 
 def report(dataset: str, all_rows: list[dict], out: Path, args: argparse.Namespace) -> str:
     """Markdown section of one dataset; also writes the mean curves and the plot."""
-    from napari_crack_al.core.active.curves import (
+    from napari_crack_al.core.simulation.curves import (
         area_under_curve,
         arm_name,
         mean_curves,
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from napari_crack_al.core.active.curves import read_curve_csv
+    from napari_crack_al.core.simulation.curves import read_curve_csv
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from napari_crack_al.cli.main import main
-from napari_crack_al.core.active.curves import read_curve_csv
+from napari_crack_al.core.simulation.curves import read_curve_csv
 from napari_crack_al.core.sample_project import write_sample_images
 
 torch.set_num_threads(1)
@@ -127,7 +127,7 @@ def test_options_that_would_override_each_other_are_refused(sample, tmp_path, ca
 
 
 def test_full_is_honoured_beside_arms():
-    from napari_crack_al.core.active.simulation_config import SimulationConfig
+    from napari_crack_al.core.simulation.config import SimulationConfig
     from napari_crack_al.core.training.config import TrainConfig
 
     cfg = SimulationConfig(train=TrainConfig(), arm_list=("random-supervised",),

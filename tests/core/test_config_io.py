@@ -10,7 +10,7 @@ import pytest
 from napari_crack_al.core.config_io import ConfigIO
 from napari_crack_al.core.errors import ConfigError
 from napari_crack_al.core.model.config import ModelConfig
-from napari_crack_al.core.synthetic_config import SyntheticConfig
+from napari_crack_al.core.synthetic.config import SyntheticConfig
 from napari_crack_al.core.training.config import TrainConfig
 
 

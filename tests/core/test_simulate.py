@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_crack_al.core.active.curves import (
+from napari_crack_al.core.simulation.curves import (
     CURVE_COLUMNS,
     area_under_curve,
     mean_curves,
@@ -19,7 +19,7 @@ from napari_crack_al.core.active.curves import (
     summarize_arms,
     write_curve_csv,
 )
-from napari_crack_al.core.active.simulate import (
+from napari_crack_al.core.simulation import (
     SimulationConfig,
     SimulationRow,
     pair_folders,

@@ -13,9 +13,9 @@ Everything is vectorised numpy plus a few scikit-image filters; one 512 x 512
 image takes a few tens of milliseconds. See ``docs/synthetic-data.md``.
 
 This module composes the components into :func:`generate_range_image`; the parts
-live in :mod:`.synthetic_config` (parameters, re-exported here),
-:mod:`.synthetic_surface` (road shape and texture), :mod:`.synthetic_cracks` and
-:mod:`.synthetic_distractors` (sealant, joints, dropout).
+live in :mod:`.config` (parameters, re-exported here),
+:mod:`.surface` (road shape and texture), :mod:`.cracks` and
+:mod:`.distractors` (sealant, joints, dropout).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import numpy as np
 from skimage.filters import gaussian
 from skimage.morphology import dilation
 
-from .errors import ConfigError
-from .synthetic_config import CRACK_KINDS, DISTRACTOR_KINDS, SyntheticConfig
-from .synthetic_cracks import _alligator, _branching_crack, _line_crack
-from .synthetic_distractors import _dropout, _joint, _sealed
-from .synthetic_surface import _band_noise, _profile, _texture
+from ..errors import ConfigError
+from .config import CRACK_KINDS, DISTRACTOR_KINDS, SyntheticConfig
+from .cracks import _alligator, _branching_crack, _line_crack
+from .distractors import _dropout, _joint, _sealed
+from .surface import _band_noise, _profile, _texture
 
 __all__ = [
     "CRACK_KINDS",

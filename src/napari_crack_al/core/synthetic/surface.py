@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.filters import gaussian
 
-from .synthetic_config import SyntheticConfig
+from .config import SyntheticConfig
 
 
 # --------------------------------------------------------------------------- random fields

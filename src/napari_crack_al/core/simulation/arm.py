@@ -20,9 +20,9 @@ import numpy as np
 from ..errors import ProjectError
 from ..events import CancelToken, CheckpointEvent, MessageEvent, Outcome, ProgressEvent
 from .curves import FULL_STRATEGY
-from .simulation_config import Arm, SimulationConfig
-from .simulation_pairs import Pair
-from .strategies import get_strategy
+from .config import Arm, SimulationConfig
+from .pairs import Pair
+from ..active.strategies import get_strategy
 
 __all__ = ["SimulationRow", "run_arm"]
 
@@ -215,7 +215,7 @@ def _first_selection(project: Any, arm: Arm, config: SimulationConfig, cancel: C
         first = get_strategy("random").rank(names, {}, None, config.initial,
                                             config.seed)[:config.initial]
     else:
-        from .round import iter_cold_start
+        from ..active.round import iter_cold_start
 
         yield MessageEvent(f"{arm.name}: cold start (representatives of label-free features)")
         ranking = yield from iter_cold_start(project, k=config.initial, seed=config.seed,
@@ -237,7 +237,7 @@ def _simulated_round(project: Any, arm: Arm, config: SimulationConfig, r: int,
                      ) -> Generator[Any, None, tuple[Any, dict[str, float], float] | None]:
     """Round ``r`` of an arm: the plugin's round, then its model on the validation images."""
     from ..model import load_model
-    from .round import RoundConfig, run_round
+    from ..active.round import RoundConfig, run_round
 
     train_cfg = config.train.replace(mode=arm.mode, seed=config.seed * 1000 + r)
     round_cfg = RoundConfig(train=train_cfg,

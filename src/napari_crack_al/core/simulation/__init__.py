@@ -41,9 +41,9 @@ and round, rewritten after every round), ``selected.csv`` (``round,image``: the 
 whose selection brought the image in, 0 for the initial images; with several arms an
 ``arm`` column comes first) and ``curve.png`` (F1 and tolerance F1 vs ``n_labeled``).
 
-The pieces live beside this driver: :mod:`.simulation_config` (settings and arms),
-:mod:`.simulation_pairs` (image/mask pairs and the validation split) and
-:mod:`.simulation_arm` (the loop of one arm); their public names are importable
+The pieces live beside this driver: :mod:`.config` (settings and arms),
+:mod:`.pairs` (image/mask pairs and the validation split) and
+:mod:`.arm` (the loop of one arm); their public names are importable
 from here too.
 """
 
@@ -58,9 +58,9 @@ from typing import Any
 from ..errors import ConfigError, InputError
 from ..events import CancelToken, MessageEvent, Outcome, ProgressEvent
 from .curves import FULL_STRATEGY, write_curve_csv, write_curve_plot, write_selected_csv
-from .simulation_arm import SimulationRow, run_arm
-from .simulation_config import SIM_STRATEGIES, Arm, SimulationConfig, parse_arm
-from .simulation_pairs import Pair, check_unique, pair_folders, split_pairs
+from .arm import SimulationRow, run_arm
+from .config import SIM_STRATEGIES, Arm, SimulationConfig, parse_arm
+from .pairs import Pair, check_unique, pair_folders, split_pairs
 
 __all__ = [
     "SimulationConfig",

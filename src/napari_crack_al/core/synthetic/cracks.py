@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from .synthetic_config import SyntheticConfig
-from .synthetic_surface import _band_noise, _low_freq, _smooth_1d
+from .config import SyntheticConfig
+from .surface import _band_noise, _low_freq, _smooth_1d
 
 
 # --------------------------------------------------------------------------- crack geometry

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config_io import ConfigIO
-from .errors import ConfigError
+from ..config_io import ConfigIO
+from ..errors import ConfigError
 
 __all__ = ["CRACK_KINDS", "DISTRACTOR_KINDS", "SyntheticConfig"]
 

@@ -12,9 +12,9 @@ import math
 import numpy as np
 from skimage.filters import gaussian
 
-from .synthetic_config import SyntheticConfig
-from .synthetic_cracks import _stamp, _walk
-from .synthetic_surface import _smooth_1d
+from .config import SyntheticConfig
+from .cracks import _stamp, _walk
+from .surface import _smooth_1d
 
 
 # --------------------------------------------------------------------------- distractors

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..training.config import TRAIN_MODES, TrainConfig
 from ..training.data import HELDOUT_FRACTION
 from .curves import FULL_STRATEGY, arm_name
-from .strategies import STRATEGY_NAMES
+from ..active.strategies import STRATEGY_NAMES
 
 __all__ = ["SIM_STRATEGIES", "Arm", "SimulationConfig", "parse_arm"]
 
