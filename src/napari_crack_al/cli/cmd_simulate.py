@@ -29,7 +29,7 @@ def _name_list(valid: tuple[str, ...], what: str):  # noqa: ANN202
 
 
 def _arm_list(text: str) -> tuple[str, ...]:
-    from ..core.active.simulate import parse_arm
+    from ..core.simulation import parse_arm
     from ..core.errors import ConfigError
 
     items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
@@ -79,7 +79,7 @@ def _add_validation(p: argparse.ArgumentParser) -> None:
 
 def _add_arms(p: argparse.ArgumentParser) -> None:
     """The arms: selection, labels per round, strategies and modes."""
-    from ..core.active.simulate import SIM_STRATEGIES
+    from ..core.simulation import SIM_STRATEGIES
     from ..core.training.config import TRAIN_MODES
 
     p.add_argument("--initial", type=_int_at_least(1), default=5,
@@ -175,7 +175,7 @@ def _check_exclusive(args: argparse.Namespace) -> None:
 
 def build_config(args: argparse.Namespace):  # noqa: ANN201
     """The :class:`SimulationConfig` described by parsed arguments."""
-    from ..core.active.simulate import SimulationConfig
+    from ..core.simulation import SimulationConfig
     from ..core.device import cpu_cores
     from ..core.training.config import TrainConfig
 
@@ -210,7 +210,7 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
 
 
 def _data(args: argparse.Namespace):  # noqa: ANN202
-    from ..core.active.simulate import pair_folders, split_pairs
+    from ..core.simulation import pair_folders, split_pairs
     from ..core.errors import ConfigError
 
     if (args.val_images is None) != (args.val_masks is None):
@@ -226,8 +226,8 @@ def _data(args: argparse.Namespace):  # noqa: ANN202
 
 def run(args: argparse.Namespace) -> int:
     """Drive :func:`simulate` with progress bars; print the learning curve."""
-    from ..core.active.curves import summarize_arms
-    from ..core.active.simulate import SimulationRow, simulate
+    from ..core.simulation.curves import summarize_arms
+    from ..core.simulation import SimulationRow, simulate
     from ..core.events import MessageEvent, Outcome, ProgressEvent, StepEvent
     from .progress import ProgressBar
 
