@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..checks import Problems
 from ..entropy import binary_entropy
 from ..errors import ConfigError
 from ..events import CancelToken, ProgressEvent
@@ -100,18 +101,11 @@ class ScoreConfig:
     topk_fraction: float = 0.01
 
     def __post_init__(self) -> None:
-        problems = []
-        t = self.crack_threshold
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 < float(t) < 1.0:
-            problems.append(f"crack_threshold must be a number in (0, 1) (got {t!r})")
-        d = self.dilation_px
-        if isinstance(d, bool) or not isinstance(d, int) or d < 0:
-            problems.append(f"dilation_px must be an integer >= 0 (got {d!r})")
-        f = self.topk_fraction
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 < float(f) <= 1.0:
-            problems.append(f"topk_fraction must be a number in (0, 1] (got {f!r})")
-        if problems:
-            raise ConfigError("invalid ScoreConfig: " + "; ".join(problems))
+        check = Problems(self)
+        check.number("crack_threshold", 0.0, 1.0, low_open=True, high_open=True)
+        check.integer("dilation_px", 0)
+        check.number("topk_fraction", 0.0, 1.0, low_open=True)
+        check.raise_if_any("ScoreConfig")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..checks import Problems
 from ..errors import ConfigError
 from ..training.config import TRAIN_MODES, TrainConfig
 from ..training.data import HELDOUT_FRACTION
@@ -117,23 +118,16 @@ class SimulationConfig:
                                 + ", ".join(options))
             if len(set(values)) != len(values):
                 problems.append(f"{name} are repeated: {', '.join(values)}")
+        check = Problems(self)
+        for message in problems:
+            check.add(message)
         for name, low in (("initial", 1), ("per_round", 1), ("rounds", 1), ("seed", 0),
                           ("tile", 16), ("overlap", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                problems.append(f"{name} must be an integer >= {low} (got {v!r})")
-        t = self.threshold
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
-                              or not 0.0 < t < 1.0):
-            problems.append(f"threshold must be None or a number in (0, 1) (got {t!r})")
-        h = self.heldout_fraction
-        if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0.0 <= h < 1.0:
-            problems.append(f"heldout_fraction must be a number in [0, 1) (got {h!r})")
-        for name in ("full_reference", "builtin_first"):
-            if not isinstance(getattr(self, name), bool):
-                problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
-        if problems:
-            raise ConfigError("invalid SimulationConfig: " + "; ".join(problems))
+            check.integer(name, low)
+        check.number("threshold", 0.0, 1.0, low_open=True, high_open=True, none_ok=True)
+        check.number("heldout_fraction", 0.0, 1.0, high_open=True)
+        check.boolean("full_reference", "builtin_first")
+        check.raise_if_any("SimulationConfig")
 
     @property
     def arms(self) -> list[Arm]:
