@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from napari_crack_al.core.events import drain
-
 import errno
 
 import torch
 
 from napari_crack_al.core.active.pool import iter_score_project
-from napari_crack_al.core.events import MessageEvent
+from napari_crack_al.core.events import MessageEvent, drain
 from napari_crack_al.core.model import ModelConfig, build_model
 from napari_crack_al.core.project import Project
 from napari_crack_al.core.sample_project import write_sample_images

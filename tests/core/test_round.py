@@ -3,8 +3,6 @@ start; the ``rank`` command."""
 
 from __future__ import annotations
 
-from napari_crack_al.core.events import drain
-
 import shutil
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from napari_crack_al.core.events import drain
 from napari_crack_al.core.active.embeddings import load_embeddings
 from napari_crack_al.core.active.round import (
     COLD_START_VERSION,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from napari_crack_al.core.events import drain
-
 import math
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from napari_crack_al.core.events import drain
 from napari_crack_al.core.simulation.curves import (
     CURVE_COLUMNS,
     area_under_curve,
