@@ -62,10 +62,10 @@ def test_a_full_disk_is_refused_before_the_first_step(labeled, tmp_path, monkeyp
 
 
 def test_an_unwritable_folder_is_refused_before_the_first_step(labeled, tmp_path, monkeypatch):
-    def refuse(**_kw):
+    def refuse(_folder):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(checkpointing.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(checkpointing, "probe_writable", refuse)
     with pytest.raises(CheckpointError, match="cannot be written here .permission denied"):
         _drive(train(labeled, [], _cfg(), checkpoint_path=tmp_path / "m.pt"))
 

@@ -135,3 +135,19 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *,
 def atomic_write_bytes(path: str | Path, data: bytes, *, error: type[InputError] = InputError) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
     return atomic_write(path, lambda fh: fh.write(data), error=error)
+
+
+def probe_writable(folder: str | Path) -> None:
+    """Create and remove a file in ``folder``: the real test of writability.
+
+    ``os.access`` is wrong on read-only file systems, network shares and for root.
+
+    Raises
+    ------
+    OSError
+        The file could not be created (its ``errno`` says why).
+    """
+    fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)

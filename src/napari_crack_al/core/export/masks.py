@@ -13,15 +13,14 @@ file is written atomically.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import probe_writable
 from ..errors import ConfigError, ExportError, InputError
 from ..events import Outcome, ProgressEvent
 from ..mask_io import write_mask
@@ -228,16 +227,13 @@ def _prepare_folder(out_dir: Path) -> Path:
     except OSError as exc:
         raise ExportError(out_dir,
                           f"cannot create the output folder ({exc.strerror or exc})") from exc
-    try:  # a real probe: os.access is wrong on read-only file systems, network shares and for root
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=out_dir)
+    try:
+        probe_writable(out_dir)
     except PermissionError as exc:
         raise ExportError(out_dir, "output folder is not writable (permission denied)") from exc
     except OSError as exc:
         raise ExportError(out_dir,
                           f"output folder is not writable ({exc.strerror or exc})") from exc
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
     return out_dir.resolve()
 
 

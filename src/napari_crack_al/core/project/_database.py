@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import fsync_dir
+from ..atomic import fsync_dir, probe_writable
 from ..errors import ProjectError
 from . import schema
 
@@ -186,15 +186,11 @@ def check_database(db_path: Path, *, read_only: bool = False) -> None:
 def medium_is_read_only(folder: Path) -> bool:
     """Whether no file can be created in ``folder`` because it (or its medium) is read-only."""
     import errno
-    import tempfile
 
     try:
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=folder)
+        probe_writable(folder)
     except OSError as exc:
         return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
     return False
 
 

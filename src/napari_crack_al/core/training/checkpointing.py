@@ -8,10 +8,7 @@ where it came from, whether the previous model was kept, the budget).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..atomic import probe_writable
 from ..calibration import DEFAULT_THRESHOLD
 from ..errors import CheckpointError
 from .data import TrainingImage
@@ -60,15 +58,12 @@ def check_checkpoint_target(path: Path, nbytes: int) -> None:
         raise CheckpointError(path, "is a folder; give the model file to write, e.g. model.pt")
     if not folder.is_dir():
         raise CheckpointError(folder, "output folder does not exist")
-    try:  # a real probe: os.access is wrong on read-only media, network shares and for root
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=folder)
+    try:
+        probe_writable(folder)
     except OSError as exc:
         why = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or exc
         raise CheckpointError(folder, f"the model cannot be written here ({why}); nothing "
                                       "was trained") from exc
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
     free = shutil.disk_usage(folder).free
     if free < nbytes:
         raise CheckpointError(folder, f"not enough free space for the model (needs about "
