@@ -34,7 +34,8 @@ from napari.qt.threading import GeneratorWorker
 
 from ..core.events import CancelToken
 
-__all__ = ["BackgroundJob", "JobOutcome", "is_out_of_memory", "OUT_OF_MEMORY_ADVICE"]
+__all__ = ["BackgroundJob", "JobOutcome", "is_out_of_memory", "OUT_OF_MEMORY_ADVICE", "POOL_RESERVE",
+           "reserve_pool_threads"]
 
 logger = logging.getLogger(__name__)
 _gc_freezes = 0  # jobs running with freeze_gc (the heap is unfrozen when the last one ends)
@@ -91,6 +92,37 @@ def _guarded(factory: Callable[[], Any], outcome: JobOutcome,
     except Exception as exc:  # noqa: BLE001 - handed to the UI thread in `outcome`
         logger.debug("background job failed", exc_info=True)
         outcome.error = exc
+
+
+#: Threads of Qt's global pool kept free for Qt's own work whenever a job starts. Qt converts
+#: large images on that pool, in parallel, while the UI thread waits holding the GIL (a
+#: window repaint does); when every pool thread runs a Python job, which needs the GIL to go
+#: on, the conversion never runs: the whole application hangs. Seen on a 2-core machine (the
+#: pool's default size is the core count) with two jobs running at a repaint.
+POOL_RESERVE = 1
+
+
+def reserve_pool_threads(pool: Any = None) -> int:
+    """Grow Qt's thread pool so that one more job leaves :data:`POOL_RESERVE` threads free.
+
+    Parameters
+    ----------
+    pool : QThreadPool, optional
+        The pool jobs run on (superqt's workers use the global one, the default).
+
+    Returns
+    -------
+    int
+        The pool's thread limit afterwards (it is never lowered).
+    """
+    if pool is None:
+        from qtpy.QtCore import QThreadPool
+
+        pool = QThreadPool.globalInstance()
+    needed = pool.activeThreadCount() + 1 + POOL_RESERVE
+    if pool.maxThreadCount() < needed:
+        pool.setMaxThreadCount(needed)
+    return int(pool.maxThreadCount())
 
 
 def _freeze() -> None:
@@ -177,6 +209,7 @@ class BackgroundJob:
             _freeze()
             self._frozen = True
         self._running = True
+        reserve_pool_threads()
         self.worker.start()
         return self
 
