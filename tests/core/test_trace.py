@@ -108,3 +108,37 @@ def test_segments_and_removing_one():
     other[50:53, 45:58] = True
     both = m | other
     assert np.array_equal(segment_at(both, (45, 30), whole=True), m)
+
+
+def _segments_per_crack(mask: np.ndarray) -> list[int]:
+    from napari_crack_al.core.export.measurements import label_cracks
+
+    labels, n = label_cracks(mask)
+    seg = crack_segments(mask)
+    return [len(np.unique(seg[labels == lab])) for lab in range(1, n + 1)]
+
+
+def _y_with_a_spur() -> np.ndarray:
+    """A Y crack 3 px wide whose stem has a 1-px bump (a thinning spur shorter than the width)."""
+    m = np.zeros((80, 80), bool)
+    m[10:40, 38:41] = True  # stem
+    m[25, 41] = True  # bump: a spur of the skeleton, not a branch
+    for k in range(30):
+        m[40 + k, 38 - k:41 - k] = True  # left arm
+        m[40 + k, 38 + k:41 + k] = True  # right arm
+    return m
+
+
+def test_the_measurements_and_the_editing_tools_share_one_segment_graph():
+    """The segments one click removes are the segments the export counts, crack by crack."""
+    from napari_crack_al.core.export.measurements import measure_cracks
+
+    masks = [_t_crack(), _y_with_a_spur()]
+    masks += [generate_range_image((0, i), SyntheticConfig(size=256)).mask for i in range(4)]
+    for mask in masks:
+        counted = [c.n_segments for c in measure_cracks(mask)]
+        assert _segments_per_crack(mask) == counted
+    assert [c.n_segments for c in measure_cracks(_t_crack())] == [3]
+    assert [c.n_segments for c in measure_cracks(_y_with_a_spur())] == [3]  # the bump is no segment
+    seg = crack_segments(_y_with_a_spur())
+    assert ((seg > 0) == _y_with_a_spur()).all()  # every crack pixel in a segment

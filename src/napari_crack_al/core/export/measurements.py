@@ -38,9 +38,10 @@ Definitions (see ``docs/export.md`` for the tolerances measured on test shapes):
   direction), ``transverse`` (within the tolerance of the horizontal axis) or
   ``diagonal``.
 
-This module labels the cracks, measures their regions (distances, holes,
-orientation) and sums them per image; the skeleton graph analysis is in
-:mod:`.skeleton_graph`, the result types in :mod:`.crack_types` (re-exported here).
+This module labels the cracks, measures their regions (holes, orientation) and sums them
+per image; the skeleton, the distances and the graph analysis are in
+:mod:`napari_crack_al.core.skeleton_graph` (shared with the editing tools), the result
+types in :mod:`.crack_types` (re-exported here).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from scipy import ndimage as ndi
 
 from ..errors import ConfigError, MaskError
 from .crack_types import ORIENTATIONS, CrackMeasurement, ImageCrackSummary
-from .skeleton_graph import analyse_skeleton
+from ..skeleton_graph import analyse_skeleton, prepare_skeleton
 
 __all__ = [
     "ORIENTATIONS",
@@ -175,23 +176,6 @@ def _count_holes(labels: np.ndarray, slices: list, n: int, min_area: int) -> np.
     return cycles
 
 
-def _distance(labels: np.ndarray, slices: list) -> np.ndarray:
-    """Euclidean distance to the background, per crack bounding box when that is cheaper.
-
-    Exact either way: the background pixel nearest to a crack pixel is always next
-    to that crack, so a box with a one-pixel margin holds it.
-    """
-    boxes = [(slice(sl[0].start - 1, sl[0].stop + 1), slice(sl[1].start - 1, sl[1].stop + 1))
-             for sl in slices]
-    if sum((b[0].stop - b[0].start) * (b[1].stop - b[1].start) for b in boxes) * 2 >= labels.size:
-        return ndi.distance_transform_edt(labels > 0)
-    dist = np.zeros(labels.shape)
-    for lab, box in enumerate(boxes, start=1):
-        comp = labels[box] == lab
-        dist[box][comp] = ndi.distance_transform_edt(comp)[comp]
-    return dist
-
-
 def _orientation(rows: np.ndarray, cols: np.ndarray) -> tuple[str, float]:
     """Orientation class (without the alligator rule) and angle from the horizontal axis."""
     if rows.size < 2:
@@ -234,29 +218,18 @@ def measure_cracks(mask: np.ndarray, *, pixel_size_mm: float | None = None,
     ConfigError
         ``pixel_size_mm`` is not a positive number or ``min_area`` is negative.
     """
-    from skimage.morphology import skeletonize
-
     size = check_pixel_size(pixel_size_mm)
     labels, n = label_cracks(mask, min_area=min_area)
     if n == 0:
         return []
-    # Work in the bounding box of all cracks with a background margin of one pixel (the
-    # image border counts as background for thinning and distances).
     full_slices = ndi.find_objects(labels)
-    r0 = min(sl[0].start for sl in full_slices)
-    c0 = min(sl[1].start for sl in full_slices)
-    r1 = max(sl[0].stop for sl in full_slices)
-    c1 = max(sl[1].stop for sl in full_slices)
-    labels = np.pad(labels[r0:r1, c0:c1], 1)
-    slices = ndi.find_objects(labels)
-    fg = labels > 0
-    dist = _distance(labels, slices)
-    skel = skeletonize(fg, method="lee").astype(bool) & fg
-    areas = np.bincount(labels.ravel(), minlength=n + 1)
-    cycles = _count_holes(labels, slices, n, min_area)
-
-    rows, cols, node_lab, length, mean_w, max_w, n_branch, n_segments = analyse_skeleton(
-        labels, fg, skel, dist, n)
+    prep = prepare_skeleton(labels, n)
+    areas = np.bincount(prep.labels.ravel(), minlength=n + 1)
+    cycles = _count_holes(prep.labels, prep.slices, n, min_area)
+    stats = analyse_skeleton(prep.labels, prep.fg, prep.skel, prep.dist, n)
+    rows, cols, node_lab = stats.rows, stats.cols, stats.node_lab
+    length, mean_w, max_w = stats.length, stats.mean_w, stats.max_w
+    n_branch, n_segments = stats.n_branch, stats.n_segments
 
     order = np.argsort(node_lab, kind="stable")
     bounds = np.searchsorted(node_lab[order], np.arange(n + 2))

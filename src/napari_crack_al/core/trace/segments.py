@@ -1,9 +1,9 @@
 """Crack segments of a mask: the pieces between junctions, for one-click removal.
 
-A crack mask is split into *segments*: its skeleton is cut at the junctions (skeleton
-pixels with three or more neighbours, and their 8-neighbourhood), each remaining piece
-of skeleton is a segment, and every crack pixel belongs to the segment of its nearest
-skeleton pixel — so a segment carries the crack's width with it. :func:`segment_at`
+A crack mask is split into *segments*, those of the skeleton graph that also serves the
+measurements (:mod:`napari_crack_al.core.skeleton_graph`): the skeleton between branch
+points, short side branches (thinning artefacts) left out, and every crack pixel in the
+segment of its nearest skeleton pixel, so a segment carries the crack's width with it. :func:`segment_at`
 picks the segment (or, with ``whole=True``, the connected crack) under a click; only
 the connected crack under the click is analysed, so a click costs little on a large
 image.
@@ -28,27 +28,13 @@ SNAP_RADIUS = 4
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
-def _component_segments(crack: np.ndarray) -> tuple[np.ndarray, int]:
-    """Segment labels 1..n of ONE connected crack (bool array), and n."""
-    from skimage.morphology import skeletonize
-
-    skel = skeletonize(crack)
-    neighbours = ndimage.convolve(skel.astype(np.uint8), _EIGHT.astype(np.uint8),
-                                  mode="constant") - skel
-    junction = skel & (neighbours >= 3)
-    pieces = skel & ~ndimage.binary_dilation(junction, structure=_EIGHT)
-    labels, n = ndimage.label(pieces, structure=_EIGHT)
-    if n == 0:  # a blob, or a knot of junctions: one segment
-        return crack.astype(np.int32), 1
-    _, (rows, cols) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-    return np.where(crack, labels[rows, cols], 0).astype(np.int32), n
-
-
 def crack_segments(mask: np.ndarray) -> np.ndarray:
     """Label every crack pixel with its segment (0 = background).
 
-    Each connected crack is analysed on its own (in its bounding box): its skeleton is
-    cut at the junctions, and each pixel takes the label of its nearest skeleton piece.
+    The segments of the skeleton graph the measurements use
+    (:func:`~napari_crack_al.core.skeleton_graph.label_segments`): pieces of the skeleton
+    between branch points, short side branches left out, each crack pixel with the
+    segment of its nearest segment pixel.
 
     Parameters
     ----------
@@ -58,21 +44,11 @@ def crack_segments(mask: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray
-        int32 (H, W) segment labels 1..n; a crack without a junction is one segment.
+        int32 (H, W) segment labels 1..n; a crack without a branch point is one segment.
     """
-    m = np.asarray(mask, dtype=bool)
-    out = np.zeros(m.shape, dtype=np.int32)
-    comp, _ = ndimage.label(m, structure=_EIGHT)
-    offset = 0
-    for i, sl in enumerate(ndimage.find_objects(comp), start=1):
-        if sl is None:
-            continue
-        sl = tuple(slice(max(0, s.start - 1), s.stop + 1) for s in sl)
-        crack = comp[sl] == i
-        seg, n = _component_segments(crack)
-        out[sl] = np.where(crack, seg + offset, out[sl])
-        offset += n
-    return out
+    from ..skeleton_graph import label_segments
+
+    return label_segments(np.asarray(mask, dtype=bool))
 
 
 def _crop(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,

@@ -1,12 +1,19 @@
-"""The skeleton graph of a labelled crack mask: length, width, branch points and segments.
+"""The skeleton graph of a crack mask: segments, length, width and branch points.
+
+One graph serves the measurements (:func:`~napari_crack_al.core.export.measurements.measure_cracks`)
+and the editing tools (:func:`~napari_crack_al.core.trace.segment_at`), so the segments an
+annotator removes with one click are the segments the export counts.
 
 Skeleton pixels are nodes; 8-neighbours are joined by an edge of length 1 or
 sqrt(2) (a diagonal that has a 4-connected detour through a shared neighbour is left
 out). :func:`analyse_skeleton` reads the graph as junction clusters and chunks
-(paths between them), drops short side branches, merges close junctions, and sums
+(paths between them), drops short side branches, merges close junctions, and gives
 per crack label the length (with free-end extensions), the width statistics, the
-branch points and the segments. The definitions are in the docstring of
-:mod:`.measurements`, whose :func:`~.measurements.measure_cracks` calls this.
+branch points and the segments (kept chunks joined through junctions left with two
+branches), and the segment of every skeleton pixel. :func:`prepare_skeleton` makes the
+graph's inputs from a mask; :func:`label_segments` gives every crack pixel the segment
+of its nearest segment pixel. The definitions are in the docstring of
+:mod:`napari_crack_al.core.export.measurements`.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from scipy import ndimage as ndi
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["SkeletonStats", "analyse_skeleton"]
+__all__ = ["SkeletonStats", "SkeletonInput", "analyse_skeleton", "label_segments", "prepare_skeleton"]
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -40,6 +48,9 @@ class SkeletonStats(NamedTuple):
         Branch points per crack.
     n_segments : ndarray of int
         Segments per crack.
+    node_segment : ndarray of int
+        Segment of each skeleton pixel, numbered 1.. over the image (0: a branch point, a
+        dropped side branch or a merged link between junctions).
     """
 
     rows: np.ndarray
@@ -50,6 +61,128 @@ class SkeletonStats(NamedTuple):
     max_w: np.ndarray
     n_branch: np.ndarray
     n_segments: np.ndarray
+    node_segment: np.ndarray
+
+
+class SkeletonInput(NamedTuple):
+    """A labelled mask cropped to its cracks, ready for :func:`analyse_skeleton`.
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        Crack labels 1..n in the bounding box of all cracks, with a background margin of
+        one pixel (the image border counts as background for thinning and distances).
+    fg : ndarray of bool
+        ``labels > 0``.
+    skel : ndarray of bool
+        Lee's one-pixel-wide skeleton of ``fg``.
+    dist : ndarray of float
+        Euclidean distance of each crack pixel to the background.
+    n : int
+        Number of cracks.
+    origin : (int, int)
+        Where ``labels[1, 1]`` lies in the full image.
+    slices : list of tuple of slice
+        Bounding box of each crack in ``labels``.
+    """
+
+    labels: np.ndarray
+    fg: np.ndarray
+    skel: np.ndarray
+    dist: np.ndarray
+    n: int
+    origin: tuple[int, int]
+    slices: list
+
+
+def _distance(labels: np.ndarray, slices: list) -> np.ndarray:
+    """Euclidean distance to the background, per crack bounding box when that is cheaper.
+
+    Exact either way: the background pixel nearest to a crack pixel is always next
+    to that crack, so a box with a one-pixel margin holds it.
+    """
+    boxes = [(slice(sl[0].start - 1, sl[0].stop + 1), slice(sl[1].start - 1, sl[1].stop + 1))
+             for sl in slices]
+    if sum((b[0].stop - b[0].start) * (b[1].stop - b[1].start) for b in boxes) * 2 >= labels.size:
+        return ndi.distance_transform_edt(labels > 0)
+    dist = np.zeros(labels.shape)
+    for lab, box in enumerate(boxes, start=1):
+        comp = labels[box] == lab
+        dist[box][comp] = ndi.distance_transform_edt(comp)[comp]
+    return dist
+
+
+def prepare_skeleton(labels: np.ndarray, n: int) -> SkeletonInput:
+    """Crop a labelled crack mask to its cracks, thin it and measure its distances.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (H, W)
+        Crack labels 1..n (0 = background), at least one crack.
+    n : int
+        Number of cracks.
+
+    Returns
+    -------
+    SkeletonInput
+    """
+    from skimage.morphology import skeletonize
+
+    full = ndi.find_objects(labels)
+    r0 = min(sl[0].start for sl in full if sl is not None)
+    c0 = min(sl[1].start for sl in full if sl is not None)
+    r1 = max(sl[0].stop for sl in full if sl is not None)
+    c1 = max(sl[1].stop for sl in full if sl is not None)
+    cropped = np.pad(labels[r0:r1, c0:c1], 1)
+    slices = ndi.find_objects(cropped)
+    fg = cropped > 0
+    dist = _distance(cropped, slices)
+    skel = skeletonize(fg, method="lee").astype(bool) & fg
+    return SkeletonInput(cropped, fg, skel, dist, n, (r0, c0), slices)
+
+
+def label_segments(mask: np.ndarray) -> np.ndarray:
+    """Label every crack pixel with its segment of the skeleton graph (0 = background).
+
+    The segments are those :func:`analyse_skeleton` counts for the measurements; every
+    crack pixel takes the segment of its nearest segment pixel of the skeleton, so a
+    segment carries the crack's width (and the pixels of its branch points go to the
+    nearest segment). A crack whose skeleton has no segment pixel (a blob) is one segment.
+
+    Parameters
+    ----------
+    mask : ndarray
+        (H, W) crack mask (> 0 = crack); every 8-connected piece is a crack, however small.
+
+    Returns
+    -------
+    ndarray
+        int32 (H, W) segment labels 1..k.
+    """
+    m = np.asarray(mask) > 0
+    out = np.zeros(m.shape, dtype=np.int32)
+    labels, n = ndi.label(m, structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return out
+    prep = prepare_skeleton(labels, n)
+    stats = analyse_skeleton(prep.labels, prep.fg, prep.skel, prep.dist, n)
+    seg_img = np.zeros(prep.labels.shape, dtype=np.int32)
+    seg_img[stats.rows, stats.cols] = stats.node_segment
+    k = int(stats.node_segment.max()) if stats.node_segment.size else 0
+    for lab, sl in enumerate(prep.slices, start=1):
+        box = tuple(slice(s.start - 1, s.stop + 1) for s in sl)  # inside the one-pixel margin
+        crack = prep.labels[box] == lab
+        seeds = np.where(crack, seg_img[box], 0)
+        if not seeds.any():  # a blob: one segment of its own
+            k += 1
+            seg_img[box][crack] = k
+            continue
+        _, (rows, cols) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
+        seg_img[box][crack] = seeds[rows, cols][crack]
+    r0, c0 = prep.origin
+    h, w = seg_img.shape[0] - 2, seg_img.shape[1] - 2
+    out[r0:r0 + h, c0:c0 + w] = seg_img[1:-1, 1:-1]
+    return out
 
 
 def _skeleton_graph(skel: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -159,13 +292,14 @@ def analyse_skeleton(labels: np.ndarray, fg: np.ndarray, skel: np.ndarray, dist:
     for root, d in junc_deg.items():
         if d >= 3:
             n_branch[pieces.lab[root]] += 1
-    n_segments = _segment_counts(pieces, dropped, uf, junc_deg, n)
+    node_segment, n_segments = _segments(pieces, dropped, uf, junc_deg, n)
     spur = dropped & ~pieces.is_junction
     node_kept = ~spur[pieces.of_node]
     length = _lengths(fg, skel, rows, cols, u, wts, node_lab, node_d, deg, branch, pieces, spur,
                       node_kept, n)
     mean_w, max_w = _width_stats(node_lab, width, node_kept & ~branch, n)
-    return SkeletonStats(rows, cols, node_lab, length, mean_w, max_w, n_branch, n_segments)
+    return SkeletonStats(rows, cols, node_lab, length, mean_w, max_w, n_branch, n_segments,
+                         node_segment)
 
 
 def _local_width(rows: np.ndarray, cols: np.ndarray, skel: np.ndarray, dist: np.ndarray,
@@ -253,11 +387,15 @@ def _junction_degrees(pieces: _Pieces, dropped: np.ndarray, uf: _UnionFind) -> d
     return junc_deg
 
 
-def _segment_counts(pieces: _Pieces, dropped: np.ndarray, uf: _UnionFind,
-                    junc_deg: dict[int, int], n: int) -> np.ndarray:
-    """Segments per crack: kept chunks joined through junctions with exactly two branches."""
+def _segments(pieces: _Pieces, dropped: np.ndarray, uf: _UnionFind, junc_deg: dict[int, int],
+              n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Segment of each skeleton pixel (0: none) and segments per crack.
+
+    A segment is a set of kept chunks joined through junctions with exactly two kept
+    branches (a junction whose side branch was dropped is no longer a branch point); the
+    pixels of such a junction belong to the segment, those of a branch point to none.
+    """
     n_pieces = pieces.length.size
-    kept_chunks = np.nonzero(~pieces.is_junction & ~dropped)[0]
     au, av = [], []
     for c, js in pieces.chunk_links.items():
         if dropped[c]:
@@ -269,13 +407,26 @@ def _segment_counts(pieces: _Pieces, dropped: np.ndarray, uf: _UnionFind,
                 av.append(root)
     aux = coo_matrix((np.ones(len(au)), (au, av)), shape=(n_pieces, n_pieces))
     _, seg_id = connected_components(aux, directed=False)
+    root_of = np.array([uf.find(p) for p in range(n_pieces)], dtype=np.int64)
+    kept = ~pieces.is_junction & ~dropped
+    joined = pieces.is_junction & np.array([junc_deg.get(int(r), 0) == 2 for r in root_of],
+                                           dtype=bool)
+    piece_seg = np.full(n_pieces, -1, dtype=np.int64)
+    piece_seg[kept] = seg_id[kept]
+    piece_seg[joined] = seg_id[root_of[joined]]
+    # number the segments 1.. in the order of their first kept chunk
+    first = {}
+    for c in np.nonzero(kept)[0].tolist():
+        first.setdefault(int(seg_id[c]), len(first) + 1)
+    number = np.zeros(int(seg_id.max()) + 1 if n_pieces else 0, dtype=np.int64)
+    for sid, k in first.items():
+        number[sid] = k
+    node_piece_seg = piece_seg[pieces.of_node] if n_pieces else np.zeros(0, dtype=np.int64)
+    node_segment = np.where(node_piece_seg >= 0, number[np.maximum(node_piece_seg, 0)], 0)
     n_segments = np.zeros(n + 1, dtype=np.int64)
-    first_chunk: dict[int, int] = {}
-    for c in kept_chunks.tolist():
-        first_chunk.setdefault(int(seg_id[c]), c)
-    for c in first_chunk.values():
+    for sid, c in {int(seg_id[c]): c for c in np.nonzero(kept)[0].tolist()}.items():
         n_segments[pieces.lab[c]] += 1
-    return n_segments
+    return node_segment, n_segments
 
 
 def _lengths(fg: np.ndarray, skel: np.ndarray, rows: np.ndarray, cols: np.ndarray,
