@@ -77,7 +77,7 @@ def _trace_shot(viewer, app, session, root: Path, path: Path) -> None:
     from napari_crack_al.widgets.annotate_widget import clear_mask
 
     truth = read_mask(root / "ground_truth" / f"{session.current_name}.png")
-    lines = sorted(trace_plan(truth, spacing=40), key=len, reverse=True)
+    lines = sorted(trace_plan(truth, spacing=25), key=len, reverse=True)
     if not lines or len(lines[0]) < 3:
         print("no crack long enough for the trace picture", file=sys.stderr)
         return

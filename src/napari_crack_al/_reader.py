@@ -1,14 +1,16 @@
 """npe2 reader: a range image, a crack mask, or a whole crack project.
 
-* A range image (``.png .tif .tiff .npy``) opens as a gray Image layer whose
-  contrast limits come from the valid pixels; its validity mask is in the
-  layer's ``metadata["valid"]``.
+* A range image (``.png .tif .tiff .npy``) opens as an Image layer of the file's
+  values, unaltered (a colour photograph stays RGB); its contrast limits come from the
+  valid pixels and its validity mask is in the layer's ``metadata["valid"]``.
 * A binary 8-bit file (only 0/1/255, as this plugin writes masks) opens as a
   Labels layer (1 = crack).
-* A project folder opens its first queued image with its mask (draft, else
-  annotation, else suggestion, else empty) as a Labels layer. Inside a viewer
-  the "Crack project" dock widget is added and takes over (queue, accept,
-  skip); without a viewer the two layers are returned.
+* A project folder gives two layers: its first queued image and that image's mask
+  (draft, else annotation, else suggestion, else empty) as Labels. Both carry the
+  project folder in ``metadata["crack_al_reader_project"]``; the "Crack project"
+  panel, when it is open or once it is opened, takes the project over from them
+  (queue, accept, skip). The reader itself only returns layer data: it adds no
+  widget and touches no viewer.
 
 Errors about the file raise an :class:`~napari_crack_al.core.errors.InputError`
 naming the file and the problem; napari shows it in its reader error dialog.
@@ -94,57 +96,60 @@ def image_layer_data(image: Any, name: str) -> LayerData:
 
 
 def read_image(path: str | Path | Sequence[str | Path]) -> list[LayerData]:
-    """Read one range image (or binary mask) as napari layer data.
+    """Read one range image (or binary mask) as napari layer data, its values unaltered.
 
     Raises
     ------
     ImageReadError
         The file cannot be read (corrupt, empty, no valid pixel, too large...).
     """
-    from .core.range_io import read_image_array, read_range_image
+    from .core.normalize import display_contrast_limits
+    from .core.range_io import load_array, range_image_from_array
 
     single = _single_path(path)
     if single is None:
         raise ProjectError(None, "open one image at a time with napari-crack-al")
-    raw = read_image_array(single)
-    if _is_binary_mask(raw):
+    raw = load_array(single)  # as stored; checks the header's size first
+    if raw.ndim == 3 and raw.shape[-1] == 1:
+        raw = raw[..., 0]
+    if raw.ndim == 2 and _is_binary_mask(raw):
         return [((raw > 0).astype(np.uint8), {"name": single.stem, "metadata": {"path": str(single)}},
                  "labels")]
-    image = read_range_image(single)
-    return [image_layer_data(image, single.stem)]
+    image = range_image_from_array(raw, single)  # the valid pixels and the display limits
+    data = raw
+    rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
+    meta: dict[str, Any] = {
+        "name": single.stem,
+        "rgb": rgb,
+        "metadata": {"valid": image.valid, "path": str(single), "source_dtype": image.source_dtype,
+                     "crack_al_name": single.stem},
+    }
+    if not rgb:
+        meta["colormap"] = "gray"
+        meta["contrast_limits"] = list(display_contrast_limits(image))
+    return [(data, meta, "image")]
 
 
-def read_project(path: str | Path | Sequence[str | Path]) -> list[Any]:
-    """Open a project folder.
+def read_project(path: str | Path | Sequence[str | Path]) -> list[LayerData]:
+    """Open a project folder as layer data: its first queued image and that image's mask.
 
-    In a running viewer the "Crack project" dock widget is added and the
-    viewer's annotation session opens the project (showing its first queued
-    image); napari's "nothing more to add" sentinel ``[(None,)]`` is returned.
-    Without a viewer the first queued image and its mask are returned as layers.
+    Both layers name the project in ``metadata["crack_al_reader_project"]``, so the "Crack
+    project" panel can take the project over; the reader adds no widget.
 
     Raises
     ------
     ProjectError
-        The folder is not a project or its database cannot be opened.
+        The folder is not a project, has no images, or its database cannot be opened.
     """
     single = _single_path(path)
     if single is None:
         raise ProjectError(None, "open one project at a time")
-    try:
-        import napari
+    from .widgets.reader_handoff import READER_PROJECT_KEY
 
-        viewer = napari.current_viewer()
-    except ImportError:  # pragma: no cover - napari is a dependency
-        viewer = None
-    if viewer is not None:
-        from .widgets.session import get_session
-
-        window = getattr(viewer, "window", None)
-        if window is not None and hasattr(window, "add_plugin_dock_widget"):
-            window.add_plugin_dock_widget(PLUGIN_NAME, PROJECT_WIDGET_NAME)
-        get_session(viewer).open_project(single)
-        return [(None,)]
-    return _project_layers(single)
+    layers = _project_layers(single)
+    for _data, meta, _kind in layers:
+        meta.setdefault("metadata", {})[READER_PROJECT_KEY] = str(single)
+    return layers
 
 
 def _project_layers(root: Path) -> list[LayerData]:

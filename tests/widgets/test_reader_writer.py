@@ -42,14 +42,27 @@ def test_get_reader_accepts_what_it_can_read(tmp_path, range_png, sample_root):
 
 def test_read_range_image_layer_data(range_png):
     [(data, meta, kind)] = read_image(str(range_png))
-    assert kind == "image" and data.shape == (64, 80) and data.dtype == np.float32
+    assert kind == "image" and data.shape == (64, 80) and data.dtype == np.uint16
+    from PIL import Image
+
+    np.testing.assert_array_equal(data, np.asarray(Image.open(range_png)))  # unaltered: 0s stay 0
     assert meta["name"] == "road" and meta["colormap"] == "gray"
     valid = meta["metadata"]["valid"]
     assert valid.dtype == bool and not valid[5, 5:10].any() and valid.sum() == 64 * 80 - 5
     lo, hi = meta["contrast_limits"]
     # limits come from valid pixels: the 0 dropouts do not stretch them
     assert 29000 < lo < hi < 31500
-    assert np.isfinite(data).all()
+
+
+def test_read_colour_photo_stays_rgb(tmp_path):
+    from PIL import Image
+
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[..., 0], rgb[5:8, :, 1] = 200, 90
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    [(data, meta, kind)] = read_image(str(tmp_path / "photo.png"))
+    assert kind == "image" and meta["rgb"] is True
+    np.testing.assert_array_equal(data, rgb)
 
 
 def test_read_corrupt_image_raises_input_error(tmp_path):
@@ -152,18 +165,40 @@ def test_reader_error_in_napari_names_the_file(make_napari_viewer, tmp_path):
     assert len(viewer.layers) == 0
 
 
-def test_open_project_folder_docks_widget(make_napari_viewer, sample_root):
-    from napari_crack_al.widgets.session import get_session
+def test_reader_returns_layer_data_only(make_napari_viewer, sample_root):
+    """Opening a project folder without the panel: two plain layers, no widget, no session."""
+    from napari_crack_al.widgets.session_registry import registered
 
     viewer = make_napari_viewer()
+    layers = read_project(str(sample_root))
+    assert [kind for _d, _m, kind in layers] == ["image", "labels"]
+    assert all(meta["metadata"]["crack_al_reader_project"] == str(sample_root) for _d, meta, _k in layers)
+    assert registered(viewer) is None and not viewer.window.dock_widgets
     viewer.open(str(sample_root), plugin=PLUGIN)
+    assert [layer.name for layer in viewer.layers] == ["sample_0000", "crack mask (new)"]
+    assert registered(viewer) is None and not viewer.window.dock_widgets
+
+
+def test_panel_takes_over_a_project_the_reader_opened(make_napari_viewer, sample_root, qtbot):
+    from napari_crack_al.widgets.session import get_session
+
+    # the panel opened after the reader: it adopts the project
+    viewer = make_napari_viewer()
+    viewer.open(str(sample_root), plugin=PLUGIN)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Crack project")
     session = get_session(viewer)
-    assert session.project is not None and session.project.root == sample_root
+    qtbot.waitUntil(lambda: session.project is not None, timeout=10_000)
+    assert session.project.root == sample_root
     assert [layer.name for layer in viewer.layers] == ["sample_0000", "crack probability (none yet)",
                                                        "crack mask (new)"]
-    # the dock widget was added through the manifest and shows the queue
-    docked = [w for name, w in viewer.window.dock_widgets.items() if "Crack project" in name]
-    assert len(docked) == 1
-    widget = docked[0]
-    assert widget.table.rowCount() == 4
+    qtbot.waitUntil(lambda: widget.table.rowCount() == 4, timeout=10_000)
     assert widget.path_edit.text() == str(sample_root)
+
+    # the panel already open: a project folder dropped on the viewer opens through it
+    viewer2 = make_napari_viewer()
+    viewer2.window.add_plugin_dock_widget(PLUGIN, "Crack project")
+    session2 = get_session(viewer2)
+    viewer2.open(str(sample_root), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: session2.project is not None, timeout=10_000)
+    assert [layer.name for layer in viewer2.layers] == ["sample_0000", "crack probability (none yet)",
+                                                        "crack mask (new)"]

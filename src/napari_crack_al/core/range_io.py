@@ -40,6 +40,7 @@ __all__ = [
     "COLOR_MODES",
     "RangeImage",
     "read_range_image",
+    "range_image_from_array",
     "read_image_array",
     "load_array",
     "to_gray",
@@ -191,6 +192,18 @@ def read_range_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         Naming the file and the problem (also when no pixel is valid).
     """
     raw = load_array(path, max_pixels=max_pixels, max_bytes=max_bytes)
+    return range_image_from_array(raw, path, zero_is_invalid=zero_is_invalid, color=color)
+
+
+def range_image_from_array(raw: np.ndarray, path: str | Path, *, zero_is_invalid: bool | None = None,
+                           color: ColorMode = "luminance") -> RangeImage:
+    """The :class:`RangeImage` of pixels read as stored (see :func:`read_range_image`).
+
+    Raises
+    ------
+    ImageReadError
+        Naming ``path`` when no pixel is valid.
+    """
     channels = 1 if raw.ndim == 2 else int(raw.shape[-1])
     if zero_is_invalid is None:
         zero_is_invalid = channels == 1 and raw.dtype.kind in "ui"

@@ -143,6 +143,9 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         self._first_job = None
         self._trace_tool = None
         viewer.layers.events.removed.connect(self._on_layer_removed)
+        from .reader_handoff import ReaderHandoff
+
+        self._reader_handoff = ReaderHandoff(self, viewer)  # projects opened by napari's reader
         qt_window = getattr(getattr(viewer, "window", None), "_qt_window", None)
         if qt_window is not None:
             qt_window.destroyed.connect(self._on_viewer_destroyed)
