@@ -196,7 +196,7 @@ def test_sigkill_at_random_moments_never_loses_acknowledged_work(tmp_path):
     t0 = time.perf_counter()
     proc = _spawn(root, seed=1)
     for kill in range(1, MIN_KILLS + 1):
-        lines = _go_and_kill(proc, delay_s=float(rng.uniform(0.005, 0.080)))
+        lines = _go_and_kill(proc, delay_s=float(rng.uniform(0.005, 0.150)))
         kills += 1
         proc = _spawn(root, seed=kill + 1)  # imports while this kill is checked; opens the project on GO
         inflight = None

@@ -335,6 +335,44 @@ def test_accept_writes_file_record_and_removes_draft(project):
     assert project.counts()["annotated"] == 1
 
 
+def test_draft_keeps_the_suggestion_it_was_edited_from(project):
+    """A retrain writes a newer suggestion while a draft is open: accepting the draft records
+    the version the annotator started from and measures the edits against that suggestion."""
+    old = _mask(rows=slice(2, 6), cols=slice(0, 10))  # 40 px
+    project.set_suggestion("a", old, "round-001")
+    edited = old.copy()
+    edited[2:6, 10:12] = True  # 8 px added
+    project.save_draft("a", edited)
+    assert project.draft_base("a").version == "round-001"
+    newer = _mask(rows=slice(8, 12), cols=slice(0, 24))
+    project.set_suggestion("a", newer, "round-002")  # the retrain
+    project.save_draft("a", edited)  # later autosaves keep the base
+    np.testing.assert_array_equal(project.draft_base("a").mask, old)
+    assert project.mask_for_editing("a")[1] == "draft"
+    rec = project.accept("a", edited)
+    assert rec.suggestion_model_version == "round-001"
+    assert rec.edit_fraction == pytest.approx(8 / 48)  # against round-001, not round-002
+    assert project.draft_base("a") is None and not project.draft_base_path("a").exists()
+
+    # a draft started from no suggestion is measured as drawn from scratch, even if a
+    # suggestion arrives before it is accepted
+    project.save_draft("b", _mask())
+    project.set_suggestion("b", _mask(), "round-002")
+    rec = project.accept("b", _mask())
+    assert rec.edit_fraction == 1.0 and rec.suggestion_model_version is None
+
+    # discarding a draft (reset to the suggestion) forgets its base: the next draft starts
+    # from the newest suggestion
+    project.set_suggestion("c", old, "round-001")
+    project.save_draft("c", edited)
+    project.discard_draft("c")
+    assert project.draft_base("c") is None
+    project.set_suggestion("c", newer, "round-002")
+    project.save_draft("c", newer)
+    assert project.draft_base("c").version == "round-002"
+    assert project.accept("c", newer).edit_fraction == 0.0
+
+
 def test_edit_fraction_cases(project):
     sug = _mask(rows=slice(2, 6), cols=slice(0, 10))  # 40 px
     project.set_suggestion("a", sug, "m1")

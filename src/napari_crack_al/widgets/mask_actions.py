@@ -54,11 +54,14 @@ def reset_to_suggestion(session: AnnotationSession) -> bool:
     """Put the model's suggestion back into the mask (undoable); False when there is none."""
     if session.project is None or session.current_name is None:
         raise _no_image(session)
-    suggestion = session.project.read_suggestion(session.current_name)
+    name = session.current_name
+    suggestion = session.project.read_suggestion(name)
     if suggestion is None:
-        notify.info(f"{session.current_name} has no suggestion yet: retrain to get one.")
+        notify.info(f"{name} has no suggestion yet: retrain to get one.")
         return False
+    version = session.project.record(name).suggestion_file_version
     apply_mask(session, suggestion)
+    session.restart_from_suggestion(suggestion, version)
     return True
 
 

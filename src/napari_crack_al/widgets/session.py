@@ -30,7 +30,7 @@ from psygnal import Signal
 
 from ..core.errors import ConfigError, ProjectError
 from ..core.normalize import DEFAULT_PROFILE, NORMALIZATION_META, PROFILE_MODES
-from ..core.project import ImageStatus, Project
+from ..core.project import DraftBase, ImageStatus, Project
 from ..core.range_io import read_range_image
 from . import notify
 from .display import (DEFAULT_BRUSH_SIZE, MASK_COLORMAP, MASK_SOURCE_WORDS, OVERLAY_NAME, display_image,
@@ -142,6 +142,7 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         self._closed_viewer = False
         self._first_job = None
         self._trace_tool = None
+        self._loaded_base: DraftBase | None = None  # the suggestion the shown mask started from
         viewer.layers.events.removed.connect(self._on_layer_removed)
         from .reader_handoff import ReaderHandoff
 
@@ -324,6 +325,7 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         self._show(name, image, mask, source)
         self.current_name = name
         self.mask_source = source
+        self._loaded_base = self._base_of(name, mask, source)
         self._persisted = mask.copy()
         self._painted = False
         self._last_activity = time.monotonic()
@@ -347,12 +349,12 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         mask = self.current_mask()
         assert mask is not None
         if self.project.record(name).status == ImageStatus.ANNOTATED:
-            self.project.accept(name, mask, seconds=self._take_seconds(name))
+            self.project.accept(name, mask, seconds=self._take_seconds(name), base=self._loaded_base)
             self._discard_draft(name)
             what = "annotation"
             self.queue_changed.emit()
         else:
-            self.project.save_draft(name, mask)
+            self.project.save_draft(name, mask, base=self._loaded_base)
             what = "draft"
         self._persisted = mask.copy()
         logger.debug("saved %s of %s", what, name)
@@ -377,6 +379,31 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         if self.current_name is None:
             raise ProjectError(self.project.root if self.project else None, "no image is loaded")
         return self.current_name
+
+    def restart_from_suggestion(self, suggestion: np.ndarray, version: str | None) -> None:
+        """The mask shown was reset to the current suggestion: the draft (and what it was
+        edited from) is dropped and the mask counts as unedited, started from ``version``.
+        An annotated image keeps its annotation until the reset mask is saved."""
+        name = self._require_image()
+        project = self._require_project()
+        if project.record(name).status == ImageStatus.ANNOTATED:
+            return
+        self._discard_draft(name)
+        self._loaded_base = DraftBase(np.asarray(suggestion, dtype=bool).copy(), version)
+        self._persisted = np.asarray(suggestion, dtype=bool).copy()
+        self._painted = False
+        self.mask_source = "suggestion"
+        if self.labels_layer is not None:
+            self.labels_layer.name = labels_layer_name("suggestion")
+
+    def _base_of(self, name: str, mask: np.ndarray, source: str) -> DraftBase | None:
+        """What the annotator starts from when ``name`` is loaded: the suggestion shown (with
+        its model version), an empty mask, or None for a draft (it records its own base) and
+        an annotation."""
+        if source == "suggestion":
+            version = self._require_project().record(name).suggestion_file_version
+            return DraftBase(mask.copy(), version)
+        return DraftBase(None, None) if source == "empty" else None
 
     def _discard_draft(self, name: str) -> None:
         assert self.project is not None

@@ -33,6 +33,7 @@ class QueueNavigationMixin:
     retrain_requested: Any  # psygnal signal: the Train panel (if open) starts a round
     _advance_from_top: bool
     _persisted: np.ndarray | None
+    _loaded_base: Any  # DraftBase | None: what the shown mask started from
     _require_project: Callable[[], Project]
     _require_image: Callable[[], str]
     _discard_draft: Callable[[str], None]
@@ -53,7 +54,7 @@ class QueueNavigationMixin:
         name = self._require_image()
         mask = self.current_mask()
         assert mask is not None
-        project.accept(name, mask, seconds=self._take_seconds(name))
+        project.accept(name, mask, seconds=self._take_seconds(name), base=self._loaded_base)
         self._discard_draft(name)
         self._persisted = mask.copy()
         self.queue_changed.emit()

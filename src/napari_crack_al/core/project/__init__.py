@@ -5,9 +5,10 @@ See ``docs/storage.md`` for the on-disk format and why it is SQLite in WAL mode.
 
 from __future__ import annotations
 
+from ._drafts import DraftBase
 from .records import ImageRecord, ImageStatus, UnknownImageError, edit_fraction
 from .schema import SCHEMA_VERSION
 from .store import Project
 
-__all__ = ["Project", "ImageStatus", "ImageRecord", "UnknownImageError", "edit_fraction",
+__all__ = ["Project", "DraftBase", "ImageStatus", "ImageRecord", "UnknownImageError", "edit_fraction",
            "SCHEMA_VERSION"]

@@ -16,7 +16,7 @@ __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "UnsupportedSchemaError", "schema_ver
            "configure_connection"]
 
 #: Version of the schema this code writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE images (
@@ -72,8 +72,13 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE images ADD COLUMN false_length REAL")
 
 
+def _to_v3(conn: sqlite3.Connection) -> None:
+    """The suggestion a draft was edited from: its version ('' = none; NULL = not recorded)."""
+    conn.execute("ALTER TABLE images ADD COLUMN draft_base_version TEXT")
+
+
 #: ``MIGRATIONS[i]`` migrates a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_v1, _to_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_v1, _to_v2, _to_v3]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

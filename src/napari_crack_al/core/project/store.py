@@ -38,6 +38,7 @@ from ..errors import InputError, MaskError, ProjectError
 from ..mask_io import write_mask
 from . import _database
 from ._catalog import MASK_SUFFIX, CatalogMixin
+from ._drafts import DraftBase, DraftsMixin
 from ._files import ProjectLock, is_temp_file, remove_temp_files
 from ._meta import MetaMixin, _check_pixel_size, _check_version
 from ._ranking import RankingMixin
@@ -53,7 +54,7 @@ LOCK_FILENAME = "project.lock"
 _CREATE_TMP = ".project.sqlite.tmp-create"
 
 
-class Project(CatalogMixin, RankingMixin, MetaMixin):
+class Project(CatalogMixin, DraftsMixin, RankingMixin, MetaMixin):
     """A crack-annotation project folder.
 
     Use :meth:`create` or :meth:`open`; the constructor does not touch the disk.
@@ -217,7 +218,7 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         from ..active.probability import PROBABILITY_DIR
 
         return remove_temp_files((self.annotations_dir, self.suggestions_dir, self.drafts_dir,
-                                  self.state_dir, self.models_dir,
+                                  self.drafts_dir / "base", self.state_dir, self.models_dir,
                                   self.state_dir / PROBABILITY_DIR))
 
     def _build_database(self, paths: Sequence[Path], pixel_size_mm: float | None) -> None:
@@ -262,20 +263,6 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
                                   f"image is {shape[0]} x {shape[1]}")
         return arr
 
-    def save_draft(self, name: str, mask: np.ndarray) -> None:
-        """Save an unaccepted mask (autosave); it takes priority in :meth:`mask_for_editing`."""
-        path = self.draft_path(name)
-        arr = self._checked_mask(name, mask, path)
-        self._refuse_if_read_only()
-        with self._lock:
-            write_mask(path, arr)
-
-    def discard_draft(self, name: str) -> None:
-        """Delete the draft of ``name`` if there is one."""
-        path = self.draft_path(name)
-        with self._lock:
-            self._unlink(path)
-
     @staticmethod
     def _unlink(path: Path) -> None:
         try:
@@ -286,12 +273,14 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
             raise ProjectError(path, f"cannot delete the file ({exc.strerror or exc})") from exc
         fsync_dir(path.parent)
 
-    def accept(self, name: str, mask: np.ndarray, *, seconds: float = 0.0) -> ImageRecord:
+    def accept(self, name: str, mask: np.ndarray, *, seconds: float = 0.0,
+               base: DraftBase | None = None) -> ImageRecord:
         """Accept ``mask`` as the annotation of ``name``.
 
         Order: the mask file is written atomically first, then the record is
         committed in one transaction (status annotated, time accumulated, edit
-        fraction and missed / false crack length against the current suggestion),
+        fraction and missed / false crack length against the suggestion the mask was
+        edited from: the draft's base when there is one, else the current suggestion),
         then the draft is removed. A
         crash between steps leaves the previous record with the new file, never
         a record pointing at a missing or partial file.
@@ -304,6 +293,9 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
             The accepted mask (> 0 is crack).
         seconds : float
             Annotation time to add to the record.
+        base : DraftBase, optional
+            What the annotator started from, when no draft records it (the suggestion
+            shown when the image was loaded); else the current suggestion is used.
 
         Returns
         -------
@@ -322,7 +314,8 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
         arr = self._checked_mask(name, mask, path)
         self._refuse_if_read_only()
         with self._lock:
-            suggestion, suggestion_version = self._suggestion_for_edit_fraction(name, arr.shape)
+            suggestion, suggestion_version = self._suggestion_for_edit_fraction(name, arr.shape,
+                                                                                base)
             fraction = edit_fraction(arr, suggestion)
             missed, false = effort_lengths(suggestion, arr)
             write_mask(path, arr)
@@ -330,16 +323,29 @@ class Project(CatalogMixin, RankingMixin, MetaMixin):
                 conn.execute(
                     "UPDATE images SET status = ?, annotation_seconds = annotation_seconds + ?, "
                     "edit_fraction = ?, missed_length = ?, false_length = ?, "
-                    "suggestion_model_version = ?, updated_at = ? WHERE name = ?",
+                    "suggestion_model_version = ?, draft_base_version = NULL, updated_at = ? "
+                    "WHERE name = ?",
                     (ImageStatus.ANNOTATED.value, seconds, fraction, float(missed),
                      float(false), suggestion_version, time.time(), name))
                 record = self._require(conn, name)
             self._unlink(self.draft_path(name, check=False))
+            self._unlink(self.draft_base_path(name, check=False))
         logger.info("accepted %s (edit fraction %.3f, %.1f s)", name, fraction, seconds)
         return record
 
-    def _suggestion_for_edit_fraction(self, name: str, shape: tuple[int, ...]
+    def _suggestion_for_edit_fraction(self, name: str, shape: tuple[int, ...],
+                                      given: DraftBase | None = None,
                                       ) -> tuple[np.ndarray | None, str | None]:
+        """The suggestion the accepted mask was edited from: the draft's base when one is
+        recorded (a newer suggestion may have been written since), else ``given``, else
+        the current one."""
+        base = self.draft_base(name) if self.has_draft(name) else None
+        base = given if base is None else base
+        if base is not None:
+            if base.mask is None or base.mask.shape == tuple(shape):
+                return base.mask, base.version
+            logger.warning("ignoring the draft base of %s of shape %s (mask %s)", name,
+                           base.mask.shape, shape)
         try:
             suggestion = self.read_suggestion(name)
         except MaskError as exc:
