@@ -49,7 +49,7 @@ def test_export_end_to_end(project_dir, tmp_path, capsys):
     assert main(["export", str(root), "--out", str(out)]) == 0
     summary = capsys.readouterr().out.strip().splitlines()
     assert len(summary) == 1
-    assert summary[0].startswith("exported 2 masks (2 annotated, 0 suggested)")
+    assert summary[0].startswith("exported 2 masks (2 annotated, 0 drafts, 0 suggested)")
     assert "2 cracks measured (1.5 mm/px)" in summary[0]
     assert sorted(f.name for f in out.iterdir()) == [
         "img1.png", "img2.png", "manifest.csv", "measurements.csv", "measurements_summary.csv"]
@@ -90,7 +90,7 @@ def test_existing_files_refused_then_forced(project_dir, tmp_path, capsys):
     # --force replaces the three tables and adds the tif masks
     assert main([*tif_args, "--force"]) == 0
     line = capsys.readouterr().out
-    assert "(2 annotated, 1 suggested)" in line and "3 files overwritten" in line
+    assert "(2 annotated, 0 drafts, 1 suggested)" in line and "3 files overwritten" in line
     raw = tifffile.imread(out / "img3.tif")
     assert set(np.unique(raw).tolist()) == {0, 1}
     assert np.array_equal(raw > 0, masks["img3"])

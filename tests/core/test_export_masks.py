@@ -107,6 +107,28 @@ def test_skipped_and_new_images_are_not_exported(project, tmp_path):
     assert [p.name for p in result.masks] == ["a.png", "b.png"]
 
 
+def test_drafts_are_exported_as_the_annotator_sees_them(project, tmp_path):
+    """"Accepted masks + suggestions" exports a draft where there is one, else the suggestion;
+    the draft's row names the suggestion it was edited from, even after a newer one."""
+    corrected = project.read_suggestion("c").copy()
+    corrected[20:23, 40:50] = True  # the annotator's unaccepted correction
+    project.save_draft("c", corrected)
+    project.set_suggestion("c", np.zeros((H, W), bool), "v3")  # a retrain since
+    drawn = np.zeros((H, W), bool)
+    drawn[1:4, 1:30] = True
+    project.save_draft("d", drawn)  # a new image, drawn from scratch, not accepted yet
+    result = export_masks(project, tmp_path / "out", include="annotated+suggested")
+    assert (result.n_annotated, result.n_drafts, result.n_suggested) == (2, 2, 0)
+    np.testing.assert_array_equal(read_mask(tmp_path / "out" / "c.png"), corrected)
+    np.testing.assert_array_equal(read_mask(tmp_path / "out" / "d.png"), drawn)
+    rows = {r["image"]: r for r in read_csv(result.manifest)}
+    assert (rows["c.png"]["source"], rows["c.png"]["suggestion_model_version"]) == ("draft", "v2")
+    assert (rows["d.png"]["source"], rows["d.png"]["suggestion_model_version"]) == ("draft", "")
+    # accepted masks only: drafts stay out
+    only = export_masks(project, tmp_path / "out2")
+    assert [p.name for p in only.masks] == ["a.png", "b.png"]
+
+
 def test_measurement_tables(project, tmp_path):
     result = export_masks(project, tmp_path / "out")
     cracks = read_csv(result.measurements)

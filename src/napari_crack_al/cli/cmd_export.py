@@ -27,8 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--values", type=int, choices=(255, 1), default=255,
                    help="pixel value of crack; background is 0 (default 255)")
     p.add_argument("--include", choices=("annotated", "annotated+suggested"), default="annotated",
-                   help="accepted masks only, or also the model suggestions of images not yet "
-                        "annotated (default annotated)")
+                   help="accepted masks only, or also the images not yet annotated (nor skipped) "
+                        "as the annotator sees them: their draft where there is one, else their "
+                        "suggestion (default annotated)")
     p.add_argument("--force", action="store_true", help="overwrite existing files in DIR")
     p.add_argument("--pixel-size-mm", type=_positive_float, default=None, metavar="X",
                    help="pixel size for the millimetre columns (default: the project's)")
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.close()
     seconds = time.perf_counter() - start
     parts = [f"exported {result.n_masks} masks ({result.n_annotated} annotated, "
-             f"{result.n_suggested} suggested) as {args.fmt} 0/{args.values} to {result.out_dir}"]
+             f"{result.n_drafts} drafts, {result.n_suggested} suggested) as {args.fmt} "
+             f"0/{args.values} to {result.out_dir}"]
     if result.measurements is not None:
         size = ("pixel size unknown" if result.pixel_size_mm is None
                 else f"{result.pixel_size_mm:g} mm/px")

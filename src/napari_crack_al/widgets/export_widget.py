@@ -39,7 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ExportWidget", "DEFAULT_EXPORT_DIRNAME"]
 
 DEFAULT_EXPORT_DIRNAME = "export"
-_INCLUDE_TEXT = {"annotated": "accepted masks", "annotated+suggested": "accepted masks + suggestions"}
+_INCLUDE_TEXT = {"annotated": "accepted masks",
+                 "annotated+suggested": "accepted masks + drafts + suggestions"}
 
 
 class ExportWidget(QWidget):
@@ -75,8 +76,9 @@ class ExportWidget(QWidget):
         self.include_combo = QComboBox()
         for key in EXPORT_INCLUDE:
             self.include_combo.addItem(_INCLUDE_TEXT.get(key, key), key)
-        self.include_combo.setToolTip("Only the masks you accepted, or also the model's suggestions of the "
-                                      "images not annotated yet")
+        self.include_combo.setToolTip("Only the masks you accepted, or also the images not annotated yet as "
+                                      "you see them: your unaccepted corrections (draft) where there are "
+                                      "some, else the model's suggestion")
         self.force_check = QCheckBox("Overwrite existing files")
         self.force_check.setToolTip("Without it, an export that would replace any file writes nothing")
         self.folder_edit = QLineEdit()
@@ -176,8 +178,9 @@ class ExportWidget(QWidget):
         self.last_result = result
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
-        text = (f"Exported {result.n_masks} mask(s) ({result.n_annotated} accepted, {result.n_suggested} "
-                f"suggested) and {result.n_cracks} measured crack(s) to {result.out_dir}")
+        text = (f"Exported {result.n_masks} mask(s) ({result.n_annotated} accepted, {result.n_drafts} "
+                f"drafts, {result.n_suggested} suggested) and {result.n_cracks} measured crack(s) to "
+                f"{result.out_dir}")
         self.status_label.setText(text)
         notify.info(text)
 

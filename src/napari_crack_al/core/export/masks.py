@@ -86,7 +86,8 @@ class MaskExportConfig:
     values : {255, 1}
         Pixel value of crack (background is 0).
     include : {"annotated", "annotated+suggested"}
-        Accepted masks only, or also the model's suggestions of images not yet annotated.
+        Accepted masks only, or also what the annotator sees on the images not yet
+        annotated (nor skipped): their draft where there is one, else their suggestion.
     measure : bool
         Write the crack measurement tables.
     min_area : int
@@ -135,8 +136,9 @@ class ExportResult:
         ``manifest.csv``.
     measurements, summary : Path or None
         ``measurements.csv`` and ``measurements_summary.csv`` (None when not measured).
-    n_annotated, n_suggested : int
-        Masks taken from accepted annotations and from model suggestions.
+    n_annotated, n_suggested, n_drafts : int
+        Masks taken from accepted annotations, from model suggestions and from drafts
+        (unaccepted corrections).
     n_cracks : int
         Cracks measured over all masks (0 when not measured).
     overwritten : tuple of Path
@@ -155,6 +157,7 @@ class ExportResult:
     n_cracks: int
     overwritten: tuple[Path, ...]
     pixel_size_mm: float | None
+    n_drafts: int = 0
 
     @property
     def n_masks(self) -> int:
@@ -171,9 +174,21 @@ class ExportResult:
 @dataclass(frozen=True)
 class _Item:
     record: Any
-    source: str  # "annotation" | "suggestion"
+    source: str  # "annotation" | "draft" | "suggestion"
     src_path: Path
     target: Path
+
+
+def _version_of(project: Any, item: _Item) -> str | None:
+    """The model version a mask comes from: the annotation's or the draft's starting
+    suggestion, or the suggestion file's."""
+    rec = item.record
+    if item.source == "suggestion":
+        return rec.suggestion_file_version or rec.suggestion_model_version
+    if item.source == "draft":
+        base = project.draft_base(rec.name)
+        return base.version if base is not None else rec.suggestion_file_version
+    return rec.suggestion_model_version
 
 
 def _named(paths: Sequence[Path], root: Path) -> str:
@@ -242,12 +257,14 @@ def _plan(project: Any, out_dir: Path, resolved_out: Path, config: MaskExportCon
     missing: list[Path] = []
     for rec in project.records():
         status = getattr(rec.status, "value", rec.status)
-        if status not in ("annotated", "suggested"):
+        if status not in ("annotated", "suggested", "new"):
             continue
         # the target is checked first: a name escaping the output folder is an export error
         target = _safe_target(out_dir, resolved_out, f"{rec.name}{config.suffix}")
         if status == "annotated":
             source, src = "annotation", project.annotation_path(rec.name, check=False)
+        elif config.include == "annotated+suggested" and project.has_draft(rec.name):
+            source, src = "draft", project.draft_path(rec.name, check=False)
         elif status == "suggested" and config.include == "annotated+suggested":
             source, src = "suggestion", project.suggestion_path(rec.name, check=False)
         else:
@@ -341,10 +358,8 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
     yield ProgressEvent(0, total, "masks")
     for done, item in enumerate(items, start=1):
         rec = item.record
-        if item.source == "suggestion":
-            mask = project.read_suggestion(rec.name)
-        else:
-            mask = project.read_annotation(rec.name)
+        mask = {"suggestion": project.read_suggestion, "draft": project.read_draft,
+                "annotation": project.read_annotation}[item.source](rec.name)
         if mask is None:  # deleted since planning
             raise ExportError(item.src_path, "mask file disappeared during the export")
         try:
@@ -352,9 +367,7 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
         except InputError as exc:
             raise ExportError(item.target, f"cannot write the mask: {exc.problem}") from exc
         masks.append(item.target)
-        version = rec.suggestion_model_version
-        if item.source == "suggestion":
-            version = rec.suggestion_file_version or rec.suggestion_model_version
+        version = _version_of(project, item)
         manifest.append({"image": rec.filename, "mask": item.target.name, "source": item.source,
                          "status": rec.status, "suggestion_model_version": version,
                          "edit_fraction": (rec.edit_fraction if item.source == "annotation"
@@ -376,10 +389,12 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
         measurements_path = write_csv(tables[1], crack_rows, MEASUREMENT_COLUMNS)
         summary_path = write_csv(tables[2], summary_rows, SUMMARY_COLUMNS)
     n_sugg = sum(1 for it in items if it.source == "suggestion")
+    n_drafts = sum(1 for it in items if it.source == "draft")
     logger.info("exported %d masks to %s (%d cracks measured)", len(masks), out_dir, n_cracks)
     return ExportResult(out_dir=out_dir, masks=tuple(masks), manifest=tables[0],
                         measurements=measurements_path, summary=summary_path,
-                        n_annotated=len(items) - n_sugg, n_suggested=n_sugg,
+                        n_annotated=len(items) - n_sugg - n_drafts, n_suggested=n_sugg,
+                        n_drafts=n_drafts,
                         n_cracks=n_cracks, overwritten=tuple(existing),
                         pixel_size_mm=None if pixel_size_mm is None else float(pixel_size_mm))
 
@@ -401,7 +416,8 @@ def export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", values:
     values : {255, 1}
         Pixel value of crack in the mask files (background 0).
     include : {"annotated", "annotated+suggested"}
-        Accepted annotations only, or also the suggestions of images with status suggested.
+        Accepted annotations only, or also, for images not annotated nor skipped, their
+        draft (unaccepted corrections) where there is one, else their suggestion.
     force : bool
         Replace existing files; without it an export that would replace any file
         writes nothing and raises.
