@@ -6,7 +6,11 @@ BIN := $(VENV)/bin
 # torch is pinned here, not in pyproject.toml: 2.13.0 is a small CPU build on CI machines;
 # override on a desktop, e.g. `make demo TORCH_SPEC=torch`.
 TORCH_SPEC ?= torch==2.13.0
-QT_EXTRA ?= pyqt5
+# The Qt binding: PyQt6 (napari deprecates PyQt5); `make test QT_EXTRA=pyside6` or `=pyqt5` also work.
+QT_EXTRA ?= pyqt6
+# napari (qtpy) and pytest-qt both follow QT_API / PYTEST_QT_API: one binding per process
+export QT_API ?= $(QT_EXTRA)
+export PYTEST_QT_API ?= $(QT_EXTRA)
 STAMP := $(VENV)/.installed
 SAMPLE ?= .sample-project
 ARGS ?=

@@ -276,3 +276,23 @@ def test_napari_activity_progress_when_asked(panels, root, qtbot, monkeypatch):
     assert job is not None and job._pbar is None
     qtbot.waitUntil(lambda: job.done, timeout=10_000)
     assert job.outcome.error is None and train.last_result.model_version == "round-002"
+
+
+def test_round_summary_says_what_changed_and_what_it_rests_on():
+    from napari_crack_al.core.active.round import RoundFinished
+    from napari_crack_al.widgets.train_progress import round_summary
+
+    def finished(f1, n, kept=False):
+        metrics = {} if f1 is None else {"f1": f1, "n_images": n}
+        return RoundFinished(4, "round-004", None, metrics, [], 1.0, 1.0, heldout=["x"] * n,
+                             kept_previous=kept)
+
+    previous = {"version": "round-003", "metrics": {"f1": 0.61}}
+    assert round_summary(finished(0.66, 5), previous, "sample_0012") == \
+        "round-004 ready: held-out F1 0.61 \u2192 0.66; next: sample_0012"
+    few = round_summary(finished(0.66, 1), previous, "sample_0012")
+    assert "measured on 1 held-out image only" in few
+    kept = round_summary(finished(0.5, 5, kept=True), previous, None)
+    assert "weights are kept" in kept and kept.endswith("no image waits in the queue")
+    first = round_summary(finished(None, 0), None, "a")
+    assert "no held-out image yet" in first and "F1" not in first.split("(")[0]

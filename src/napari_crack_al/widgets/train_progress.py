@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .session import AnnotationSession
     from .worker import BackgroundJob
 
-__all__ = ["RoundProgressMixin", "LOSSES_META"]
+__all__ = ["RoundProgressMixin", "LOSSES_META", "FEW_HELDOUT", "round_summary"]
 
 logger = logging.getLogger(f"{__package__}.train_widget")  # the Train panel logs under one name
 
@@ -41,6 +41,41 @@ def _release_gpu_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
+
+
+#: Fewer held-out images than this: the round's notification says what its figures rest on.
+FEW_HELDOUT = 3
+
+
+def round_summary(result: RoundFinished, previous: dict[str, Any] | None, top: str | None) -> str:
+    """One line on a finished round, e.g. ``"round-004 ready: held-out F1 0.61 → 0.66; next:
+    sample_0012"``.
+
+    Parameters
+    ----------
+    result : RoundFinished
+        The round.
+    previous : dict or None
+        The previous model's record (``project.models()`` entry), None for the first.
+    top : str or None
+        The image the queue opens next.
+    """
+    new_f1 = result.metrics.get("f1")
+    old_f1 = (previous or {}).get("metrics", {}).get("f1")
+    text = f"{result.model_version} ready"
+    if new_f1 is not None and old_f1 is not None:
+        text += f": held-out F1 {old_f1:.2f} \u2192 {new_f1:.2f}"
+    elif new_f1 is not None:
+        text += f": held-out F1 {new_f1:.2f}"
+    else:
+        text += " (no held-out image yet: accept a few more masks to measure it)"
+    if result.kept_previous:
+        text += " (worse than the previous model beyond noise: its weights are kept)"
+    n = int(result.metrics.get("n_images", len(result.heldout)) or 0)
+    if new_f1 is not None and n < FEW_HELDOUT:
+        text += f" \u2014 measured on {n} held-out image{'s' if n != 1 else ''} only"
+    text += f"; next: {top}" if top else "; no image waits in the queue"
+    return text
 
 
 class RoundProgressMixin:
@@ -130,6 +165,14 @@ class RoundProgressMixin:
             notify.error(msg)
         self.status_label.setText(msg)
 
+    def _notify_round(self, result: RoundFinished, top: str | None) -> None:
+        """A notification when a round ends: the model, its held-out F1 against the previous
+        model's, what opens next, and how many held-out images the figures rest on."""
+        project = self.session.project
+        models = project.models() if project is not None else []
+        previous = next((m for m in reversed(models) if m.get("version") != result.model_version), None)
+        notify.info(round_summary(result, previous, top))
+
     def _apply_round(self, result: RoundFinished) -> None:
         session = self.session
         project = session.project
@@ -140,6 +183,8 @@ class RoundProgressMixin:
                                            "curves": self.plot.loss_history()})
         session.queue_reranked()
         top = project.next_name()
+        if result.checkpoint is not None:
+            self._notify_round(result, top)
         if result.checkpoint is None:
             done = "No image is accepted yet: the queue is ranked by diversity (no model trained)."
         else:
@@ -156,8 +201,7 @@ class RoundProgressMixin:
         else:
             session.refresh_overlay()
             self.status_label.setText(f"{done} You were editing {session.current_name}: it stays open.")
-            notify.info(f"New suggestions from {result.model_version} are ready: press {key_text(NEXT_KEY)} "
-                        f"(Next suggestion) to open {top}.")
+            notify.info(f"Press {key_text(NEXT_KEY)} (Next suggestion) to open {top} with the new suggestion.")
 
     def _show_models(self, project: Any) -> None:
         models = project.models()
