@@ -683,3 +683,14 @@ def test_opening_removes_temporary_files_of_killed_writes_in_every_state_folder(
     with Project.open(root):
         pass
     assert not any(p.exists() for p in leftovers)
+
+
+def test_unreadable_marks_hold_while_the_file_is_unchanged(project):
+    project.mark_unreadable("a", "not a PNG file")
+    assert project.unreadable() == {"a": "not a PNG file"}
+    path = project.image_path("a")
+    path.write_bytes(path.read_bytes() + b"\0")  # the file changes (repaired, replaced)
+    assert project.unreadable() == {}
+    project.mark_unreadable("b", "truncated")
+    project.clear_unreadable("b")
+    assert project.unreadable() == {}

@@ -290,3 +290,22 @@ def test_cli_rank_cold_start(tmp_path, capsys):
     assert "cold start" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["rank", str(root), "--strategy", "nope"])
+
+
+def test_a_round_whose_candidates_are_all_unreadable_ends_without_error(project):
+    """The model is registered; ranking falls back to the queue's order, naming the files."""
+    from napari_crack_al.core.events import MessageEvent
+
+    waiting = unlabeled_candidates(project)
+    order_before = [r.name for r in project.records()]
+    for name in waiting:
+        project.image_path(name).write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    events, result = _drain(run_round(project, CONFIG))
+    assert isinstance(result, RoundFinished) and result.model_version == "round-002"
+    assert [m["version"] for m in project.models()] == ["round-001", "round-002"]
+    assert result.ranking == waiting  # the queue keeps its order
+    assert [r.name for r in project.records()] == order_before
+    messages = " ".join(e.text for e in events if isinstance(e, MessageEvent))
+    assert "could not be read" in messages and "the queue keeps its order" in messages
+    assert project.image_path(waiting[0]).name in messages  # the file is named
+    assert "score the images first" not in messages

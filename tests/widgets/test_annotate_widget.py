@@ -187,3 +187,37 @@ def test_retrain_key_without_train_panel_says_how(panel, qtbot, notifications):
     _press(qtbot, viewer, Qt.Key.Key_O)
     assert annotate.session.overlay_visible and annotate.overlay_check.isChecked()
     assert any("No crack probability" in m for m in notifications())
+
+
+def test_labels_follow_the_state_and_provenance_survives_a_retrain(panel, qtbot):
+    """edited -> draft -> (a retrain writes a newer suggestion) -> still from round-001 ->
+    reset: suggestion of round-002, not edited -> accepted."""
+    from napari_crack_al.widgets.mask_actions import apply_mask
+
+    viewer, annotate = panel
+    session = annotate.session
+    name = session.current_name
+    assert session.labels_layer.name == "crack mask (suggestion)"
+    edited = _suggestion()
+    edited[40:43, 5:20] = True
+    apply_mask(session, edited)  # an undoable edit, as a tool makes it
+    session.mark_edited()
+    assert session.labels_layer.name == "crack mask (edited)"
+    assert "edited mask" in annotate.image_label.text()
+    assert session.save_current() == "draft"
+    assert session.labels_layer.name == "crack mask (draft)"
+    newer = np.zeros((SIZE, SIZE), bool)
+    newer[10:13, 5:60] = True
+    session.project.set_suggestion(name, newer, "round-002")  # a round ends meanwhile
+    annotate._update_state()
+    assert "round-001" in annotate.image_label.text()  # the draft's origin, not the newest
+
+    qtbot.mouseClick(annotate.reset_button, Qt.MouseButton.LeftButton)
+    np.testing.assert_array_equal(_mask(annotate), newer)
+    assert session.labels_layer.name == "crack mask (suggestion)" and not session.is_dirty()
+    assert not session.project.has_draft(name)
+    annotate._update_state()
+    assert "round-002" in annotate.image_label.text()
+
+    record = session.project.accept(name, newer, base=session.loaded_base)
+    assert record.suggestion_model_version == "round-002" and record.edit_fraction == 0.0

@@ -153,7 +153,7 @@ def test_editing_an_annotated_image_resaves_the_annotation(project_widget, sampl
 
     _click_row(qtbot, widget, 0)
     assert session.mask_source == "annotation"
-    assert session.labels_layer.name == "crack mask (annotation)"
+    assert session.labels_layer.name == "crack mask (accepted)"
     expected = _paint(session, slice(100, 110), slice(0, 10))
     _click_row(qtbot, widget, 1)
     np.testing.assert_array_equal(read_mask(project.annotation_path(names[0])), expected)
@@ -209,13 +209,29 @@ def test_corrupt_image_and_bad_folder_give_notifications(project_widget, sample_
     assert any(bad.name in m for m in notifications())
     assert len(viewer.layers) == 3
 
-    # accept & next passes the corrupt image by (with a notification) and the widget keeps working
+    # the queue marks it, with the reason
+    row = [widget.table.item(i, 0).text() for i in range(widget.table.rowCount())].index(names[1])
+    assert widget.table.item(row, 1).text() == "unreadable"
+    assert bad.name in widget.table.item(row, 1).toolTip()
+    # accept & next passes the marked image by, without raising its error again, and the widget
+    # keeps working
     n_before = len(notifications())
     expected = _paint(session, slice(0, 3), slice(0, 3))
     qtbot.mouseClick(widget.accept_button, Qt.MouseButton.LeftButton)
     assert session.current_name == names[2]
-    assert any(bad.name in m for m in notifications()[n_before:])
+    assert not any(bad.name in m for m in notifications()[n_before:])
     np.testing.assert_array_equal(read_mask(session.project.annotation_path(names[0])), expected)
+    session.load(names[0])
+    session.skip_and_next()
+    assert session.current_name == names[2]
+    assert not any(bad.name in m for m in notifications()[n_before:])
+    # a repaired file opens again and loses its mark
+    from napari_crack_al.core.sample_project import write_png16
+
+    write_png16(bad, np.full((128, 128), 30000, np.uint16))
+    assert names[1] not in session.project.unreadable()
+    _click_row(qtbot, widget, row)
+    assert session.current_name == names[1]
 
 
 def test_create_from_folder(project_widget, tmp_path, qtbot):

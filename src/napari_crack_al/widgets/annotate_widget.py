@@ -27,7 +27,8 @@ from qtpy.QtWidgets import (
 )
 
 from . import notify
-from .session import MASK_SOURCE_WORDS, AnnotationSession, get_session, unwrap_viewer
+from .mask_state import mask_state, started_from
+from .session import AnnotationSession, get_session, unwrap_viewer
 from .shortcuts import (
     ACCEPT_KEY,
     CLEANUP_KEY,
@@ -206,6 +207,7 @@ class AnnotateWidget(QWidget):
         slots = ((session.project_changed, self._on_project_changed),
                  (session.image_loaded, self._on_image_loaded),
                  (session.queue_changed, self._update_state),
+                 (session.mask_state_changed, self._update_state),
                  (session.overlay_toggled, self._on_overlay_toggled))
         for signal, slot in slots:
             signal.connect(slot)
@@ -342,9 +344,9 @@ class AnnotateWidget(QWidget):
             self.image_label.setText("No image" if session.project is not None else "No project open")
             self.measure_label.setText("")
             return
-        record = session.record
-        word = MASK_SOURCE_WORDS.get(session.mask_source or "", session.mask_source)
+        word = mask_state(session)
         text = f"<b>{session.current_name}</b> — {word} mask"
-        if record is not None and record.suggestion_model_version:
-            text += f" (suggested by {record.suggestion_model_version})"
+        origin = started_from(session)
+        if origin:
+            text += f" (from the suggestion of {origin})"
         self.image_label.setText(text)

@@ -31,7 +31,7 @@ DEFAULT_BRUSH_SIZE = 5
 #: Label 1 (crack) in a colour that stands out on a gray range image.
 MASK_COLORMAP = {None: "transparent", 0: "transparent", 1: "#ff3030"}
 
-MASK_SOURCE_WORDS = {"annotation": "annotation", "suggestion": "suggestion", "draft": "draft", "empty": "new"}
+MASK_SOURCE_WORDS = {"annotation": "accepted", "suggestion": "suggestion", "draft": "draft", "empty": "new"}
 #: Name of the optional layer showing the model's crack probability (below the mask).
 OVERLAY_NAME = "crack probability"
 
@@ -47,7 +47,7 @@ def labels_layer_name(source: str) -> str:
     Returns
     -------
     str
-        e.g. ``"crack mask (annotation)"``; an empty start is called ``"crack mask (new)"``.
+        e.g. ``"crack mask (accepted)"``; an empty start is called ``"crack mask (new)"``.
     """
     return f"crack mask ({MASK_SOURCE_WORDS.get(source, source)})"
 

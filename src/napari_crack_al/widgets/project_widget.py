@@ -27,7 +27,8 @@ from qtpy.QtWidgets import (
 )
 
 from . import notify
-from .session import MASK_SOURCE_WORDS, AnnotationSession, get_session, unwrap_viewer
+from .mask_state import mask_state
+from .session import AnnotationSession, get_session, unwrap_viewer
 from .shortcuts import ACCEPT_KEY, SKIP_KEY, bind_shortcuts, tooltip_with_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,7 +120,8 @@ class ProjectWidget(QWidget):
         session = self.session
         slots = ((session.project_changed, self._on_project_changed),
                  (session.image_loaded, self._on_image_loaded),
-                 (session.queue_changed, self.refresh_queue))
+                 (session.queue_changed, self.refresh_queue),
+                 (session.mask_state_changed, self._update_status))
         for signal, slot in slots:
             signal.connect(slot)
 
@@ -198,14 +200,20 @@ class ProjectWidget(QWidget):
         """Refill the queue table from the project (queue order)."""
         project = self.session.project
         records = project.records() if project is not None else []
+        unreadable = project.unreadable() if project is not None else {}
         self.table.setRowCount(len(records))
         for i, rec in enumerate(records):
             status = getattr(rec.status, "value", rec.status)
+            if rec.name in unreadable and status in ("new", "suggested"):
+                status = "unreadable"
             score = "" if rec.score is None else f"{rec.score:.3f}"
             for col, text in enumerate((rec.name, str(status), score)):
                 item = QTableWidgetItem(text)
                 if col == 2:
                     item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                if rec.name in unreadable:
+                    item.setToolTip(f"{rec.filename}: {unreadable[rec.name]} (replace or repair the file, "
+                                    "then click the image to open it)")
                 self.table.setItem(i, col, item)
         self._select_current()
         self._update_status()
@@ -237,6 +245,5 @@ class ProjectWidget(QWidget):
         if counts["skipped"]:
             text += f", {counts['skipped']} skipped"
         if session.current_name is not None:
-            word = MASK_SOURCE_WORDS.get(session.mask_source or "", session.mask_source)
-            text += f" — {session.current_name} ({word} mask)"
+            text += f" — {session.current_name} ({mask_state(session)} mask)"
         self.status_label.setText(text)

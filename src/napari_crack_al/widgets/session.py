@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from psygnal import Signal
 
-from ..core.errors import ConfigError, ProjectError
+from ..core.errors import ConfigError, InputError, ProjectError
 from ..core.normalize import DEFAULT_PROFILE, NORMALIZATION_META, PROFILE_MODES
 from ..core.project import DraftBase, ImageStatus, Project
+from .mask_state import follow_state
 from ..core.range_io import read_range_image
 from . import notify
 from .display import (DEFAULT_BRUSH_SIZE, MASK_COLORMAP, MASK_SOURCE_WORDS, OVERLAY_NAME, display_image,
@@ -111,6 +112,7 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
     retrain_requested = Signal()  # Shift+R: the Train panel (if open) starts a round
     overlay_toggled = Signal(bool)  # the probability overlay was shown (True) or hidden
     first_suggestions_finished = Signal()  # the detector's first suggestions job ended
+    mask_state_changed = Signal()  # the mask on screen became edited, a draft, accepted...
     #: Run the training-free detector when a project without a model opens.
     auto_first_suggestions = True
 
@@ -173,6 +175,11 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
     def mark_edited(self) -> None:
         """Count an edit made outside napari's brush (an undoable ``data_setitem``)."""
         self._on_paint()
+
+    @property
+    def loaded_base(self) -> DraftBase | None:
+        """What the mask on screen started from when its image was loaded (or reset)."""
+        return self._loaded_base
 
     @property
     def record(self) -> ImageRecord | None:
@@ -312,7 +319,12 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
             if not force:
                 return
             self.save_current()
-        image = read_range_image(project.image_path(name))
+        try:
+            image = read_range_image(project.image_path(name))
+        except InputError as exc:  # shown as "unreadable" in the queue, passed by "next"
+            project.mark_unreadable(name, exc.problem)
+            self.queue_changed.emit()
+            raise
         mask, source = project.mask_for_editing(name)
         if mask is None:
             mask = np.zeros(image.shape, dtype=bool)
@@ -330,6 +342,7 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         self._painted = False
         self._last_activity = time.monotonic()
         self._last_autosave = time.monotonic()
+        project.clear_unreadable(name)  # read after all (repaired, or a passing problem)
         self.image_loaded.emit(name)
 
     def save_current(self) -> str | None:
@@ -357,6 +370,8 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
             self.project.save_draft(name, mask, base=self._loaded_base)
             what = "draft"
         self._persisted = mask.copy()
+        self.mask_source = what
+        follow_state(self)
         logger.debug("saved %s of %s", what, name)
         return what
 
@@ -393,8 +408,7 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         self._persisted = np.asarray(suggestion, dtype=bool).copy()
         self._painted = False
         self.mask_source = "suggestion"
-        if self.labels_layer is not None:
-            self.labels_layer.name = labels_layer_name("suggestion")
+        follow_state(self)
 
     def _base_of(self, name: str, mask: np.ndarray, source: str) -> DraftBase | None:
         """What the annotator starts from when ``name`` is loaded: the suggestion shown (with
@@ -425,6 +439,7 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
     def _on_paint(self, event: Any = None) -> None:
         self._painted = True
         self._tick()
+        follow_state(self)
         if self.autosave_seconds > 0 and time.monotonic() - self._last_autosave >= self.autosave_seconds:
             self._last_autosave = time.monotonic()
             # napari emits `paint` before a single (non-stroke) edit is written: save a moment later

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.project import ImageStatus
 from . import notify
+from .mask_state import follow_state
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -34,6 +35,7 @@ class QueueNavigationMixin:
     _advance_from_top: bool
     _persisted: np.ndarray | None
     _loaded_base: Any  # DraftBase | None: what the shown mask started from
+    mask_source: str | None
     _require_project: Callable[[], Project]
     _require_image: Callable[[], str]
     _discard_draft: Callable[[str], None]
@@ -57,6 +59,8 @@ class QueueNavigationMixin:
         project.accept(name, mask, seconds=self._take_seconds(name), base=self._loaded_base)
         self._discard_draft(name)
         self._persisted = mask.copy()
+        self.mask_source = "annotation"  # what shows if no other image waits
+        follow_state(self)
         self.queue_changed.emit()
         return self._advance(name)
 
@@ -128,19 +132,23 @@ class QueueNavigationMixin:
         if self._advance_from_top:  # a new ranking: its top first
             self._advance_from_top = False
             after = None
+        unreadable = project.unreadable()  # marked before: passed without a new message
         tried: set[str] = set()
         name = project.next_name(after=after)
         if name is None and after is None and project.names():
             name = project.names()[0]  # nothing waits: show the first image
         while name is not None and name not in tried:
             tried.add(name)
+            if name in unreadable:
+                name = project.next_name(after=name)
+                continue
             try:
                 self.load(name)
                 return name
             except Exception as exc:  # noqa: BLE001 - reported, then the next image is tried
                 if not notify.is_user_error(exc):
                     raise
-                notify.report(exc, f"Cannot open image {name!r}")
+                notify.report(exc, f"Cannot open image {name!r}")  # marked unreadable by load
                 name = project.next_name(after=name)
         if after is not None:
             notify.info("No image waits in the queue: every image is annotated or skipped.")

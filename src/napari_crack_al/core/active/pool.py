@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, MaskError
 from ..events import CancelToken, MessageEvent, ProgressEvent
 from .embeddings import iter_label_free_embeddings, save_embeddings
 from .probability import write_probability
@@ -22,6 +22,7 @@ from .scores import ImageScores, ScoreConfig, iter_score_images, scores_by_kind
 from .strategies import (
     DIVERSITY_STRATEGIES,
     SCORE_STRATEGIES,
+    MissingScoresError,
     get_strategy,
     unlabeled_candidates,
     with_random_share,
@@ -80,8 +81,25 @@ def _cached_images(project: Any, names: Sequence[str], cache: dict[str, Any] | N
         for _, item in load_images(project, [name], profile=profile):
             if isinstance(item, InputError):
                 skipped.append(str(item))
+                mark = getattr(project, "mark_unreadable", None)
+                if mark is not None and not isinstance(item, MaskError):  # the image itself
+                    mark(name, item.problem)
             else:
                 yield item
+
+
+def _rank_or_keep(strat: Any, pending: list[str], scores: Any, embeddings: Any, k: int, seed: int,
+                  unreadable: Sequence[str]) -> tuple[list[str], str | None]:
+    """The strategy's ranking, or (when no waiting image could be scored or embedded, e.g.
+    every one failed to load) the current queue order with the reason, naming the files."""
+    try:
+        return strat.rank(pending, scores, embeddings, k, seed), None
+    except MissingScoresError:
+        shown = "; ".join(list(unreadable)[:3]) + ("; ..." if len(unreadable) > 3 else "")
+        why = (f"{len(unreadable)} image(s) could not be read: {shown}" if unreadable
+               else "the model gave them no score")
+        return list(pending), (f"none of the {len(pending)} waiting image(s) could be ranked "
+                               f"({why}); the queue keeps its order")
 
 
 def iter_score_project(project: Any, model: Any, model_version: str, *, strategy: str = "hybrid",
@@ -163,8 +181,11 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
     if embeddings:
         save_embeddings(project.state_dir, model_version, embeddings)
     pending = unlabeled_candidates(project)  # images annotated meanwhile are left out
-    ranking = strat.rank(pending, stored_scores(project, model_version), embeddings or None,
-                         k, seed)
+    ranking, problem = _rank_or_keep(strat, pending, stored_scores(project, model_version),
+                                     embeddings or None, k, seed, skipped)
+    if problem is not None:
+        yield MessageEvent(problem)
+        return ranking  # the queue keeps its order
     if random_share > 0 and strategy != "random":
         ranking = with_random_share(ranking, k, random_share, seed)
     project.set_queue_order(ranking)
@@ -197,7 +218,13 @@ def iter_cold_start(project: Any, *, k: int = 5, seed: int = 0, profile: str = "
         yield MessageEvent(f"skipped: {text}")
     if vectors:
         save_embeddings(project.state_dir, COLD_START_VERSION, vectors)
-    ranking = get_strategy("kmedoids").rank(candidates, {}, vectors, k, seed) if vectors \
-        else sorted(candidates)
+    if not vectors:
+        ranking, problem = sorted(candidates), None
+    else:
+        ranking, problem = _rank_or_keep(get_strategy("kmedoids"), candidates, {}, vectors, k,
+                                         seed, skipped)
+    if problem is not None:
+        yield MessageEvent(problem)
+        return ranking
     project.set_queue_order(ranking)
     return ranking

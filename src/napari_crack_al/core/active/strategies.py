@@ -93,10 +93,10 @@ def _by_score(candidates: Sequence[str], scores: Mapping[str, Mapping[str, float
               if c in scores and kind in scores[c] and np.isfinite(scores[c][kind])]
     if candidates and not scored:
         raise MissingScoresError(
-            f"strategy {strategy!r} needs {kind!r} scores, but none of the {len(candidates)} "
-            "candidates has one; score the images first"
-            + (" with MC-dropout passes" if kind == "bald" else "")
-            + (" with a student model" if kind == "disagreement" else ""))
+            f"the {strategy!r} ranking needs the model's {kind!r} score of each waiting image, "
+            f"and none of the {len(candidates)} has one (a round computes it"
+            + (", with MC-dropout passes" if kind == "bald" else "")
+            + (", with a student model" if kind == "disagreement" else "") + ")")
     have = {c for _, c in scored}
     ranked = [c for _, c in sorted(scored, key=lambda t: (-t[0], t[1]))]
     rest = sorted(c for c in candidates if c not in have)
@@ -139,12 +139,13 @@ def _split_embedded(candidates: Sequence[str], embeddings: Mapping[str, np.ndarr
                     strategy: str) -> tuple[list[str], np.ndarray, np.ndarray | None, list[str]]:
     """(embedded candidates sorted by name, their points, centers of non-candidates, rest)."""
     if not embeddings:
-        raise MissingScoresError(f"strategy {strategy!r} needs image embeddings; none were given")
+        raise MissingScoresError(f"the {strategy!r} ranking needs the model's features of the "
+                                 "images, and none were computed")
     cand = set(candidates)
     embedded = sorted(c for c in candidates if c in embeddings)
     if candidates and not embedded:
-        raise MissingScoresError(f"strategy {strategy!r}: none of the {len(candidates)} "
-                                 "candidates has an embedding")
+        raise MissingScoresError(f"the {strategy!r} ranking needs the model's features of each "
+                                 f"waiting image, and none of the {len(candidates)} has them")
     pts = np.stack([np.asarray(embeddings[c], np.float64) for c in embedded]) if embedded \
         else np.zeros((0, 1))
     others = sorted(n for n in embeddings if n not in cand)

@@ -42,6 +42,7 @@ from ._drafts import DraftBase, DraftsMixin
 from ._files import ProjectLock, is_temp_file, remove_temp_files
 from ._meta import MetaMixin, _check_pixel_size, _check_version
 from ._ranking import RankingMixin
+from ._unreadable import UnreadableMixin
 from .records import ImageRecord, ImageStatus, as_bool_mask, edit_fraction
 
 __all__ = ["Project", "STATE_DIRNAME", "DB_FILENAME", "MASK_SUFFIX", "is_temp_file"]
@@ -54,7 +55,7 @@ LOCK_FILENAME = "project.lock"
 _CREATE_TMP = ".project.sqlite.tmp-create"
 
 
-class Project(CatalogMixin, DraftsMixin, RankingMixin, MetaMixin):
+class Project(CatalogMixin, DraftsMixin, RankingMixin, UnreadableMixin, MetaMixin):
     """A crack-annotation project folder.
 
     Use :meth:`create` or :meth:`open`; the constructor does not touch the disk.
