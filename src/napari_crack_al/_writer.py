@@ -2,12 +2,14 @@
 
 The format follows the suffix (``.png`` when there is none, ``.tif``/``.tiff``);
 crack pixels are written as 255 unless the layer's metadata (or the writer's
-meta) says ``"values": 1``. The file is written atomically by
-:func:`napari_crack_al.core.mask_io.write_mask`.
+meta) says ``"values": 1``. A multi-class Labels layer (values other than 0 and 1)
+keeps its label values: an 8-bit file when they fit, else 16-bit (both PNG and
+TIFF hold them). Files are written atomically by :mod:`napari_crack_al.core.mask_io`.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import numpy as np
 from .core.errors import MaskError
 
 __all__ = ["write_labels", "MASK_WRITE_SUFFIXES"]
+
+logger = logging.getLogger(__name__)
 
 MASK_WRITE_SUFFIXES = (".png", ".tif", ".tiff")
 
@@ -38,7 +42,8 @@ def write_labels(path: str | Path, data: Any, meta: dict[str, Any]) -> list[str]
     path : str or Path
         Destination; ``.png`` (default when no suffix), ``.tif`` or ``.tiff``.
     data : array-like
-        The labels (> 0 is crack); leading singleton dimensions are dropped.
+        The labels (> 0 is crack; values other than 0 and 1 are kept as they are);
+        leading singleton dimensions are dropped.
     meta : dict
         Layer attributes (napari passes ``name``, ``metadata``...); an optional
         ``values`` (255 or 1) chooses the crack pixel value.
@@ -66,5 +71,11 @@ def write_labels(path: str | Path, data: Any, meta: dict[str, Any]) -> list[str]
         arr = arr[0]
     if arr.ndim != 2:
         raise MaskError(path, f"a crack mask must be 2-D, the layer has shape {np.shape(data)}")
+    if arr.dtype.kind in "iu" and arr.size and (int(arr.max()) > 1 or int(arr.min()) < 0):
+        from .core.mask_io import write_label_image
+
+        write_label_image(path, arr)  # several classes: their values are kept
+        logger.info("wrote %s with its label values (%d..%d)", path, int(arr.min()), int(arr.max()))
+        return [str(path)]
     write_mask(path, arr > 0, values=_values(meta))
     return [str(path)]

@@ -111,6 +111,27 @@ def test_write_labels_png_tiff_values_and_errors(tmp_path):
         write_labels(str(tmp_path / "mask.jpg"), labels[0], {})
 
 
+def test_write_multi_class_labels_keeps_their_values(tmp_path):
+    from PIL import Image
+
+    labels = np.zeros((10, 12), np.int32)
+    labels[1:3, 1:5], labels[5:7, 2:9] = 1, 3  # two classes
+    [out] = write_labels(str(tmp_path / "classes.png"), labels, {})
+    stored = np.asarray(Image.open(out))
+    assert stored.dtype == np.uint8
+    np.testing.assert_array_equal(stored, labels)
+    labels[8, 8] = 300  # beyond 8 bits: a 16-bit file
+    [out_tif] = write_labels(str(tmp_path / "classes.tif"), labels, {})
+    import tifffile
+
+    stored = tifffile.imread(out_tif)
+    assert stored.dtype == np.uint16
+    np.testing.assert_array_equal(stored, labels)
+    labels[0, 0] = -1
+    with pytest.raises(MaskError, match="16-bit"):
+        write_labels(str(tmp_path / "bad.png"), labels, {})
+
+
 def test_sample_data_has_image_and_ground_truth():
     (image, image_meta, kind1), (mask, mask_meta, kind2) = make_sample_data(size=128)
     assert (kind1, kind2) == ("image", "labels")

@@ -21,7 +21,7 @@ from .atomic import atomic_write
 from .errors import ConfigError, MaskError
 from .range_io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_array
 
-__all__ = ["MASK_FORMATS", "MASK_SUFFIXES", "read_mask", "write_mask", "to_bool_mask"]
+__all__ = ["MASK_FORMATS", "MASK_SUFFIXES", "read_mask", "write_mask", "write_label_image", "to_bool_mask"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,41 @@ def _encode(mask: np.ndarray, fmt: str, values: int) -> bytes:
 
         tifffile.imwrite(buf, pixels, photometric="minisblack", compression="zlib")
     return buf.getvalue()
+
+
+def write_label_image(path: str | Path, labels: np.ndarray, *, fmt: str | None = None) -> Path:
+    """Write integer labels atomically as they are: 8-bit when they fit, else 16-bit PNG or TIFF.
+
+    Raises
+    ------
+    MaskError
+        Not a non-empty 2-D integer array, labels outside 0..65535, an unsupported suffix,
+        or the file cannot be written.
+    """
+    path = Path(path)
+    fmt = _format_for(path, fmt)
+    arr = np.asarray(labels)
+    if arr.ndim != 2 or arr.size == 0 or arr.dtype.kind not in "biu":
+        raise MaskError(path, f"cannot write labels of shape {arr.shape} and type {arr.dtype}; "
+                              "expected a non-empty 2-D integer array")
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi > 65535:
+        raise MaskError(path, f"label values {lo}..{hi} do not fit a 16-bit image (0..65535)")
+    pixels = arr.astype(np.uint8 if hi <= 255 else np.uint16)
+    buf = io.BytesIO()
+    if fmt == "png":
+        from PIL import Image
+
+        Image.fromarray(pixels).save(buf, format="PNG", optimize=False)
+    else:
+        import tifffile
+
+        tifffile.imwrite(buf, pixels, photometric="minisblack", compression="zlib")
+    try:
+        atomic_write(path, lambda fh: fh.write(buf.getvalue()), error=MaskError)
+    except OSError as exc:
+        raise MaskError(path, f"cannot write the labels ({exc.strerror or exc})") from exc
+    return path
 
 
 def write_mask(path: str | Path, mask: np.ndarray, *, fmt: str | None = None,
