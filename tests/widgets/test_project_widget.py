@@ -275,3 +275,21 @@ def test_autosave_while_painting_and_removed_mask_layer(project_widget, sample_r
     assert [layer.name for layer in viewer.layers] == [names[1], "crack probability (none yet)",
                                                        "crack mask (new)"]
     assert viewer.layers.selection.active is session.labels_layer
+
+
+def test_the_viewers_own_key_bindings_are_kept(make_napari_viewer):
+    """A key the viewer already binds (a user's or another plugin's) is not overwritten."""
+    from napari_crack_al.widgets.shortcuts import ACCEPT_KEY, bind_shortcuts
+
+    viewer = make_napari_viewer()
+    calls = []
+
+    def mine(_viewer):
+        calls.append("mine")
+
+    viewer.bind_key(ACCEPT_KEY, mine)
+    _dock, _widget = viewer.window.add_plugin_dock_widget("napari-crack-al", "Crack project")
+    from napari.utils.key_bindings import coerce_keybinding
+
+    assert viewer.keymap[coerce_keybinding(ACCEPT_KEY)] is mine
+    assert bind_shortcuts(viewer) == [ACCEPT_KEY]  # idempotent; the same key left alone

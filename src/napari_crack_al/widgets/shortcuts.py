@@ -9,6 +9,7 @@ canvas has focus, whichever dock widget is open; they act on the viewer's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from .session import get_session, unwrap_viewer
 __all__ = ["Shortcut", "SHORTCUTS", "NAPARI_KEYS", "bind_shortcuts", "key_text", "tooltip_with_key",
            "ACCEPT_KEY", "SKIP_KEY", "NEXT_KEY", "RETRAIN_KEY", "OVERLAY_KEY", "RESET_KEY", "CLEAR_KEY",
            "CLEANUP_KEY", "TRACE_KEY", "ERASE_CRACK_KEY"]
+
+logger = logging.getLogger(__name__)
 
 ACCEPT_KEY = "Shift-A"
 SKIP_KEY = "Shift-S"
@@ -107,8 +110,29 @@ NAPARI_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
-def bind_shortcuts(viewer: Any) -> None:
-    """Bind every key of :data:`SHORTCUTS` in the viewer's keymap (idempotent)."""
+def bind_shortcuts(viewer: Any) -> list[str]:
+    """Bind the keys of :data:`SHORTCUTS` in the viewer's keymap (idempotent).
+
+    A key the viewer already binds to something else (a user's or another plugin's
+    binding) is left as it is; the plugin's action stays on its button.
+
+    Returns
+    -------
+    list of str
+        The keys left to their existing binding.
+    """
+    from napari.utils.key_bindings import coerce_keybinding
+
     viewer = unwrap_viewer(viewer)
+    taken: list[str] = []
     for shortcut in SHORTCUTS:
-        viewer.bind_key(shortcut.key, shortcut.handler, overwrite=True)
+        existing = viewer.keymap.get(coerce_keybinding(shortcut.key))
+        if existing is shortcut.handler:
+            continue
+        if existing is not None:
+            taken.append(shortcut.key)
+            logger.warning("%s is already bound in this viewer: left as it is (the plugin's "
+                           "'%s' stays on its button)", shortcut.key, shortcut.action)
+            continue
+        viewer.bind_key(shortcut.key, shortcut.handler)
+    return taken

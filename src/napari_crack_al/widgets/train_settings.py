@@ -10,7 +10,6 @@ this module's public names.
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import (
@@ -36,7 +35,7 @@ from .worker import BackgroundJob, JobOutcome
 if TYPE_CHECKING:  # pragma: no cover
     from .session import AnnotationSession
 
-__all__ = ["TrainSettingsMixin", "panel_defaults", "software_opengl", "SETTINGS_META", "STRATEGIES"]
+__all__ = ["TrainSettingsMixin", "panel_defaults", "SETTINGS_META", "STRATEGIES"]
 
 SETTINGS_META = "train_panel"  # the panel's settings, restored when the project is reopened
 STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "disagreement")  # a round keeps no student
@@ -63,25 +62,6 @@ def panel_defaults(preset: str, on_gpu: bool) -> dict[str, Any]:
                 "mode": "semi"}
     return {"seconds": CPU_ROUND_SECONDS, "iterations": 200 if preset == "fast" else 60,
             "crop_size": 128, "mode": "supervised"}
-
-
-@functools.lru_cache(maxsize=1)
-def software_opengl() -> bool:
-    """Whether napari draws with a software OpenGL renderer (llvmpipe: remote desktops, Xvfb).
-
-    There, napari's activity indicator (an animated GIF that makes Qt compose the
-    whole OpenGL window at every frame) takes a CPU core away from training, so
-    the Train panel does not use napari's activity dock by default.
-    """
-    try:
-        from napari._vispy.utils.gl import _opengl_context
-        from vispy.gloo import gl
-
-        with _opengl_context():
-            renderer = str(gl.glGetParameter(gl.GL_RENDERER)).lower()
-    except Exception:  # noqa: BLE001 - unknown: assume a GPU
-        return False
-    return any(word in renderer for word in ("llvmpipe", "softpipe", "swrast", "swiftshader", "software"))
 
 
 def _describe(choice: str) -> tuple[str, bool]:
@@ -163,10 +143,10 @@ class TrainSettingsMixin:
         self.heldout_spin.setToolTip("Share of the accepted images kept out of training to measure the "
                                      "model (from 5 accepted images on)")
         self.activity_check = QCheckBox("Progress in napari's activity dock")
-        self.activity_check.setChecked(not software_opengl())
+        self.activity_check.setChecked(True)
         self.activity_check.setToolTip("Also show the round's progress in napari's activity dock (bottom right). "
-                                       "Off by default with software OpenGL (remote desktop), where its "
-                                       "animation slows training down")
+                                       "With software OpenGL (a remote desktop, no graphics card) its "
+                                       "animation costs CPU time: turn it off there if rounds are slow")
         advanced = QCollapsible("Advanced settings")
         inner = QWidget()
         form = QFormLayout(inner)

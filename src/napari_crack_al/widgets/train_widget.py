@@ -37,13 +37,13 @@ from .metrics_plot import MetricsPlot
 from .session import AnnotationSession, get_session, unwrap_viewer
 from .shortcuts import RETRAIN_KEY, bind_shortcuts, tooltip_with_key
 from .train_progress import LOSSES_META, RoundProgressMixin
-from .train_settings import SETTINGS_META, TrainSettingsMixin, panel_defaults, software_opengl
+from .train_settings import SETTINGS_META, TrainSettingsMixin, panel_defaults
 from .worker import BackgroundJob
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari.viewer
 
-__all__ = ["TrainWidget", "panel_defaults", "software_opengl", "SETTINGS_META", "LOSSES_META"]
+__all__ = ["TrainWidget", "panel_defaults", "SETTINGS_META", "LOSSES_META"]
 
 
 def _configure_threads() -> None:
@@ -187,7 +187,7 @@ class TrainWidget(TrainSettingsMixin, RoundProgressMixin, QWidget):
         self.job = BackgroundJob(lambda: run_round(project, config, cancel=token), cancel=token,
                                  on_event=self._on_event, on_done=self._on_done, setup=_configure_threads,
                                  description="Crack AL: retrain & suggest next" if self.activity_check.isChecked()
-                                 else "", freeze_gc=True)
+                                 else "")
         self._set_running(True)
         self._set_progress(0, 0, "Starting…")
         self.status_label.setText(f"Round {n_round} started — you can keep annotating.")

@@ -12,18 +12,15 @@
 * :meth:`BackgroundJob.cancel` sets the :class:`~napari_crack_al.core.events.CancelToken`
   the core checks between steps, asks the worker to quit, and closes the generator
   in the worker thread (its ``finally`` clauses remove temporary files);
-* napari's activity dock shows a progress bar (:class:`napari.utils.progress`);
-* with ``freeze_gc=True`` the objects alive when the job starts are moved out of
-  the garbage collector's reach until it ends (:func:`gc.freeze`): a full
-  collection of napari's large heap holds the GIL for 0.3-0.6 s, from whichever
-  thread triggers it, and stalls the UI; during a long job only the objects it
-  creates are scanned.
+* napari's activity dock shows a progress bar (:class:`napari.utils.progress`).
+
+The garbage collector is left alone (no :func:`gc.freeze`: it would change the whole
+process, napari's objects included, not only the job's).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import inspect
 import logging
 from collections.abc import Callable, Generator
@@ -38,7 +35,6 @@ __all__ = ["BackgroundJob", "JobOutcome", "is_out_of_memory", "OUT_OF_MEMORY_ADV
            "reserve_pool_threads"]
 
 logger = logging.getLogger(__name__)
-_gc_freezes = 0  # jobs running with freeze_gc (the heap is unfrozen when the last one ends)
 
 #: Shown instead of a traceback when the GPU (or the computer) runs out of memory.
 OUT_OF_MEMORY_ADVICE = ("ran out of memory. Choose the 'fast' preset, a smaller batch or crop size "
@@ -77,14 +73,19 @@ class JobOutcome:
     completed: bool = False
 
 
-def _guarded(factory: Callable[[], Any], outcome: JobOutcome,
-             setup: Callable[[], None] | None) -> Generator[Any, None, None]:
-    """Run ``factory()`` (a generator or a plain call) and store its outcome; never raises."""
+def _guarded(factory: Callable[[], Any], outcome: JobOutcome, setup: Callable[[], None] | None,
+             running: list[Any]) -> Generator[Any, None, None]:
+    """Run ``factory()`` (a generator or a plain call) and store its outcome; never raises.
+
+    The core generator is put in ``running`` so that the worker can close it when asked
+    to quit (its ``finally`` clauses then run in the worker thread).
+    """
     try:
         if setup is not None:
             setup()
         work = factory()
         if inspect.isgenerator(work):
+            running.append(work)
             outcome.value = yield from work
         else:
             outcome.value = work
@@ -125,30 +126,22 @@ def reserve_pool_threads(pool: Any = None) -> int:
     return int(pool.maxThreadCount())
 
 
-def _freeze() -> None:
-    global _gc_freezes
-    if _gc_freezes == 0:
-        gc.freeze()
-    _gc_freezes += 1
-
-
-def _unfreeze() -> None:
-    global _gc_freezes
-    _gc_freezes = max(0, _gc_freezes - 1)
-    if _gc_freezes == 0:
-        gc.unfreeze()
-
-
 class _ClosingWorker(GeneratorWorker):
-    """A generator worker that closes its generator when asked to quit."""
+    """A generator worker that closes the core generator when asked to quit."""
+
+    def __init__(self, factory: Callable[[], Any], outcome: JobOutcome,
+                 setup: Callable[[], None] | None) -> None:
+        self._running: list[Any] = []
+        super().__init__(_guarded, factory, outcome, setup, self._running)
 
     def work(self) -> Any:  # runs in the worker thread
         try:
             return super().work()
         finally:
             if self.abort_requested:
-                with contextlib.suppress(Exception):
-                    self._gen.close()
+                for gen in self._running:
+                    with contextlib.suppress(Exception):
+                        gen.close()
 
 
 class BackgroundJob:
@@ -169,9 +162,6 @@ class BackgroundJob:
         Description of the progress bar in napari's activity dock ("" for none).
     setup : callable, optional
         Called first in the worker thread (e.g. to set torch's thread count).
-    freeze_gc : bool
-        Keep the garbage collector off the objects that exist when the job starts,
-        until it ends (for long jobs that allocate a lot: training).
 
     Examples
     --------
@@ -182,10 +172,7 @@ class BackgroundJob:
 
     def __init__(self, factory: Callable[[], Any], *, on_event: Callable[[Any], None] | None = None,
                  on_done: Callable[[JobOutcome], None] | None = None, cancel: CancelToken | None = None,
-                 description: str = "", setup: Callable[[], None] | None = None,
-                 freeze_gc: bool = False) -> None:
-        self._freeze_gc = freeze_gc
-        self._frozen = False
+                 description: str = "", setup: Callable[[], None] | None = None) -> None:
         self.cancel_token = cancel if cancel is not None else CancelToken()
         self.outcome = JobOutcome()
         self._on_event = on_event
@@ -194,7 +181,7 @@ class BackgroundJob:
         self._done = False
         self._description = description
         self._pbar: Any = None
-        self.worker = _ClosingWorker(_guarded, factory, self.outcome, setup)
+        self.worker = _ClosingWorker(factory, self.outcome, setup)
         self.worker.yielded.connect(self._yielded)
         self.worker.finished.connect(self._finished)
 
@@ -205,9 +192,6 @@ class BackgroundJob:
             from napari.utils import progress
 
             self._pbar = progress(total=0, desc=self._description)
-        if self._freeze_gc:
-            _freeze()
-            self._frozen = True
         self._running = True
         reserve_pool_threads()
         self.worker.start()
@@ -258,9 +242,6 @@ class BackgroundJob:
     def _finished(self) -> None:
         self._running = False
         self._done = True
-        if self._frozen:
-            self._frozen = False
-            _unfreeze()
         if self._pbar is not None:
             with contextlib.suppress(Exception):
                 self._pbar.close()
