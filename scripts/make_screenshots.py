@@ -6,6 +6,8 @@ suggestion and its probability overlay, export. Needs a display::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/make_screenshots.py
 
+The window is 1366 x 768 (a laptop screen) with the compact Crack AL panel.
+
 Options: ``--out docs/images`` ``--iterations 300`` (training steps of the round)
 ``--keep PROJECT`` (keep the sample project there instead of a temporary folder).
 """
@@ -39,13 +41,20 @@ def _wait(app, condition, timeout: float, what: str) -> None:
 
 
 def _raise_tab(widget) -> None:
-    from qtpy.QtWidgets import QDockWidget
+    """Show the tab of the compact panel (or the dock widget) that holds ``widget``."""
+    from qtpy.QtWidgets import QDockWidget, QTabWidget
 
-    parent = widget
-    while parent is not None and not isinstance(parent, QDockWidget):
-        parent = parent.parent()
-    if parent is not None:
-        parent.raise_()
+    parent, child = widget.parent(), widget
+    while parent is not None:
+        if isinstance(parent, QTabWidget):
+            for i in range(parent.count()):
+                if parent.widget(i) is child or parent.widget(i).isAncestorOf(widget):
+                    parent.setCurrentIndex(i)
+                    return
+        if isinstance(parent, QDockWidget):
+            parent.raise_()
+            return
+        parent, child = parent.parent(), parent
 
 
 def _shot(viewer, app, path: Path) -> None:
@@ -129,7 +138,7 @@ def main() -> int:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_crack_al.demo import WINDOW_SIZE, add_dock_widgets, prepare_project
+    from napari_crack_al.demo import WINDOW_SIZE, add_compact_widget, prepare_project
 
     tmp = None
     if args.keep is None:
@@ -142,7 +151,7 @@ def main() -> int:
         viewer = napari.Viewer(title="napari-crack-al", show=True)
         viewer.window.resize(*WINDOW_SIZE)
         app = QApplication.instance()
-        widgets = add_dock_widgets(viewer, front="Annotate")
+        widgets = add_compact_widget(viewer, front="Annotate")
         project_w, annotate, train, export = (widgets[k] for k in ("Crack project", "Annotate", "Train", "Export"))
         project_w.open_project(root)
         session = project_w.session

@@ -28,6 +28,7 @@ def test_manifest_contributions_resolve():
         "napari-crack-al.get_reader": "napari_crack_al._reader:get_reader",
         "napari-crack-al.write_labels": "napari_crack_al._writer:write_labels",
         "napari-crack-al.make_sample": "napari_crack_al._sample_data:make_sample_data",
+        "napari-crack-al.main_widget": "napari_crack_al.widgets.main_widget:CrackALWidget",
         "napari-crack-al.project_widget": "napari_crack_al.widgets.project_widget:ProjectWidget",
         "napari-crack-al.annotate_widget": "napari_crack_al.widgets.annotate_widget:AnnotateWidget",
         "napari-crack-al.train_widget": "napari_crack_al.widgets.train_widget:TrainWidget",
@@ -38,6 +39,7 @@ def test_manifest_contributions_resolve():
         assert callable(_resolve(python_name))
     widgets = {w.display_name: w.command for w in manifest.contributions.widgets}
     assert widgets == {
+        "Crack AL": "napari-crack-al.main_widget",
         "Crack project": "napari-crack-al.project_widget",
         "Annotate": "napari-crack-al.annotate_widget",
         "Train": "napari-crack-al.train_widget",

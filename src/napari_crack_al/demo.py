@@ -25,15 +25,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "prepare_project", "add_dock_widgets", "PLUGIN", "WIDGET_NAMES"]
+__all__ = ["main", "build_parser", "prepare_project", "add_dock_widgets", "add_compact_widget", "PLUGIN",
+           "WIDGET_NAMES", "COMPACT_NAME"]
 
 logger = logging.getLogger(__name__)
-WINDOW_SIZE = (1500, 950)
+WINDOW_SIZE = (1366, 768)  # a laptop screen: the compact panel fits it
 #: A ``--screenshot`` run that has not finished after this many seconds prints its threads and exits.
 SCREENSHOT_BOUND_S = 180
 PLUGIN = "napari-crack-al"
 #: Display names of the plugin's dock widgets (napari.yaml), in the order they are added.
 WIDGET_NAMES = ("Crack project", "Annotate", "Train", "Export")
+COMPACT_NAME = "Crack AL"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +74,19 @@ def prepare_project(root: Path, *, n: int = 12, size: int = 512, seed: int = 0) 
     Project.create(root, pixel_size_mm=1.0 if not has_images else None)
     print(f"Created the crack project {root}", flush=True)
     return root
+
+
+def add_compact_widget(viewer: object, *, front: str = "Train") -> dict[str, object]:
+    """Add the compact panel through the manifest, with the ``front`` tab shown.
+
+    Returns ``{name: section}`` for the names of :data:`WIDGET_NAMES` (the queue is
+    "Crack project") and :data:`COMPACT_NAME` for the panel itself.
+    """
+    _dock, panel = viewer.window.add_plugin_dock_widget(PLUGIN, COMPACT_NAME)  # type: ignore[attr-defined]
+    sections = dict(zip(WIDGET_NAMES, (panel.queue, panel.annotate, panel.train, panel.export)))
+    if front in WIDGET_NAMES[1:]:
+        panel.tabs.setCurrentIndex(WIDGET_NAMES.index(front) - 1)
+    return {**sections, COMPACT_NAME: panel}
 
 
 def add_dock_widgets(viewer: object, *, front: str = "Train") -> dict[str, object]:
@@ -131,6 +146,20 @@ def _wait_first_suggestions(session: object, bound_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def _wait_jobs(bound_s: float) -> None:
+    """Let every worker of Qt's thread pool finish (at most ``bound_s``), events flowing."""
+    import time
+
+    from qtpy.QtCore import QThreadPool
+
+    pool = QThreadPool.globalInstance()
+    end = time.monotonic() + bound_s
+    while pool.activeThreadCount() > 0 and time.monotonic() < end:
+        _process_events(1)
+        time.sleep(0.05)
+    _process_events()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -147,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     viewer = napari.Viewer(title="napari-crack-al demo", show=True)
     viewer.window.resize(*WINDOW_SIZE)
-    widgets = add_dock_widgets(viewer)
+    widgets = add_compact_widget(viewer)
     project = widgets["Crack project"].open_project(root)
     if project is None:
         print(f"error: could not open the project {root} (see the notification)", file=sys.stderr)
@@ -169,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     viewer.screenshot(str(args.screenshot), canvas_only=False, flash=False)
     print(f"Wrote the screenshot {args.screenshot}", flush=True)
     session.stop_first_suggestions()
-    _wait_first_suggestions(session, 30.0)  # a worker alive at exit can deadlock Qt's teardown
+    _wait_first_suggestions(session, 30.0)
+    _wait_jobs(60.0)  # a worker alive at exit (e.g. the Train panel's device check) breaks Qt's teardown
     viewer.close()
     _process_events()
     faulthandler.cancel_dump_traceback_later()

@@ -116,3 +116,40 @@ def test_export_saves_the_mask_on_screen_first(panel, root, qtbot):
     written = read_image_array(root / "export" / f"{name}.png") > 0
     assert written[60:62].all()
     np.testing.assert_array_equal(written, np.asarray(layer.data) > 0)
+
+
+def test_export_section_writes_the_model_and_the_report(make_napari_viewer, root, qtbot, notifications):
+    """The model (TorchScript, ONNX) and the report, as on the command line, from the panel."""
+    import torch
+
+    from napari_crack_al.core.model import ModelConfig, build_model, save_checkpoint
+
+    config = ModelConfig(encoder="resnet18", decoder_channels=8, low_level_channels=4, rep_dim=8,
+                         dropout=0.0)
+    torch.manual_seed(0)
+    with Project.open(root) as project:
+        project.models_dir.mkdir(parents=True, exist_ok=True)
+        ckpt = save_checkpoint(project.models_dir / "round_001.pt", build_model(config).eval(),
+                               model_config=config, train_config={"profile": "none"},
+                               metadata={"round": 1})
+        project.add_model("round-001", ckpt, round=1, metrics={"f1": 0.5})
+    viewer = make_napari_viewer()
+    _, project_w = viewer.window.add_plugin_dock_widget(PLUGIN, "Crack project")
+    _, export = viewer.window.add_plugin_dock_widget(PLUGIN, "Export")
+    box = export.model_report
+    assert not box.torchscript_button.isEnabled() and not box.report_button.isEnabled()
+    project_w.open_project(root)
+    assert box.torchscript_button.isEnabled() and box.report_button.isEnabled()
+    out = root / "export"
+    for start, name in ((lambda: box.export_model("torchscript"), "model.pt"),
+                        (lambda: box.export_model("onnx"), "model.onnx"),
+                        (box.write_report, "report.html")):
+        job = start()
+        assert job is not None
+        qtbot.waitUntil(lambda: job.done, timeout=120_000)
+        assert (out / name).is_file(), box.status_label.text()
+        assert box.status_label.text() == f"Wrote {out / name}"
+    # never replaced without "Overwrite"
+    job = box.write_report()
+    qtbot.waitUntil(lambda: job.done, timeout=60_000)
+    assert "overwrite" in box.status_label.text()

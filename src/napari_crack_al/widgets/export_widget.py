@@ -31,6 +31,7 @@ from ..core.export.masks import EXPORT_FORMATS, EXPORT_INCLUDE, EXPORT_VALUES, E
 from ..core.events import ProgressEvent
 from . import notify
 from .session import AnnotationSession, get_session, unwrap_viewer
+from .export_extras import ModelReportBox
 from .worker import BackgroundJob, JobOutcome
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,13 +111,17 @@ class ExportWidget(QWidget):
         layout.addWidget(self.export_button)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
+        self.model_report = ModelReportBox(self)
+        layout.addWidget(self.model_report)
         layout.addStretch(1)
 
         self.session.project_changed.connect(self._on_project_changed)
+        self.session.queue_changed.connect(self._on_queue_changed)  # a round may add a model
 
         def _teardown(*_: Any) -> None:
             self._alive = False
             self.session.project_changed.disconnect(self._on_project_changed, missing_ok=True)
+            self.session.queue_changed.disconnect(self._on_queue_changed, missing_ok=True)
 
         self.destroyed.connect(_teardown)
         self._on_project_changed(self.session.project)
@@ -184,7 +189,13 @@ class ExportWidget(QWidget):
         self.status_label.setText(text)
         notify.info(text)
 
+    def _on_queue_changed(self) -> None:
+        if self._alive and not self.model_report.running:
+            self.model_report.set_project(self.session.project)
+
     def _on_project_changed(self, project: Any) -> None:
+        if self._alive:
+            self.model_report.set_project(project)
         self.export_button.setEnabled(project is not None)
         if project is None:
             self.status_label.setText("No project open")

@@ -104,6 +104,11 @@ class MetricsPlot(QWidget):
                 self.losses.setdefault(key, []).append((float(step), value))
         self._dirty = True
 
+    def shown_losses(self) -> dict[str, list[tuple[float, float]]]:
+        """The loss curves drawn: those the round's mode uses (a loss that stayed 0 is left out,
+        e.g. the unsupervised terms of a supervised round)."""
+        return {k: pts for k, pts in self.losses.items() if any(v != 0.0 for _, v in pts)}
+
     def set_losses(self, curves: Mapping[str, Iterable[Sequence[float]]], title: str) -> None:
         """Show stored loss curves ``{name: [[step, value], ...]}`` (a finished round)."""
         self.losses = {k: [(float(s), float(v)) for s, v in pts] for k, pts in curves.items()}
@@ -145,7 +150,8 @@ class MetricsPlot(QWidget):
             painter.setFont(font)
             w, h = float(self.width()), float(self.height())
             half = w / 2.0
-            loss_series = [(k, self.losses[k]) for k in LOSS_KEYS if self.losses.get(k)]
+            shown = self.shown_losses()
+            loss_series = [(k, shown[k]) for k in LOSS_KEYS if shown.get(k)]
             self._panel(painter, QRectF(0, 0, half, h), self.loss_title, "step", loss_series, None,
                         "losses appear while a round trains")
             metric_series = []
@@ -165,7 +171,8 @@ class MetricsPlot(QWidget):
         fm = painter.fontMetrics()
         lh = float(fm.height())
         left = rect.left() + fm.horizontalAdvance("0.000") + 6
-        plot = QRectF(left, rect.top() + lh + 4, rect.right() - left - 8, rect.height() - 2 * lh - 12)
+        # title above; below the plot the x labels, then the legend (outside the curves)
+        plot = QRectF(left, rect.top() + lh + 4, rect.right() - left - 8, rect.height() - 3 * lh - 14)
         painter.setPen(text)
         painter.drawText(QRectF(rect.left(), rect.top() + 2, rect.width(), lh), Qt.AlignmentFlag.AlignCenter, title)
         painter.setPen(QPen(QColor(self.colors["foreground"]), 1))
@@ -198,7 +205,7 @@ class MetricsPlot(QWidget):
         painter.drawText(below, Qt.AlignmentFlag.AlignLeft, _fmt(x0))
         painter.drawText(below, Qt.AlignmentFlag.AlignRight, _fmt(x1))
         painter.drawText(below, Qt.AlignmentFlag.AlignHCenter, xlabel)
-        legend_y = plot.top() + 2
+        legend_x, legend_y = plot.left(), below.bottom() + 2
         for i, (name, pts) in enumerate(series):
             color = QColor(_COLORS[i % len(_COLORS)])
             painter.setPen(QPen(color, 1.8 if i == 0 else 1.1))
@@ -211,6 +218,7 @@ class MetricsPlot(QWidget):
                 for x, y in pts:
                     painter.drawEllipse(to_px(x, y), 2.5, 2.5)
                 painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawText(QRectF(plot.left() + 4, legend_y, plot.width() - 8, lh),
-                             Qt.AlignmentFlag.AlignRight, name)
-            legend_y += lh
+            label = f"\u2014 {name}"
+            painter.drawText(QRectF(legend_x, legend_y, plot.right() - legend_x, lh),
+                             Qt.AlignmentFlag.AlignLeft, label)
+            legend_x += fm.horizontalAdvance(label) + 12

@@ -39,6 +39,19 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ProjectWidget", "ACCEPT_KEY", "SKIP_KEY", "bind_keys"]
 
 _COLUMNS = ("Name", "Status", "Score")
+#: How the queue is ordered, shown on the Score column's header.
+_ORDER_TEXT = ("The queue is in the order of the last round's strategy. Score: the model's uncertainty "
+               "about the image (mean crack entropy; higher = more to learn). The default hybrid strategy "
+               "picks uncertain images that are also unlike each other and unlike the annotated ones, so the "
+               "order is not sorted by score alone.")
+
+
+def _rank_text(rank: int, score: float | None) -> str:
+    """Tooltip of a waiting image's row: its place in the queue and what its score means."""
+    text = f"#{rank} of the images waiting"
+    if score is not None:
+        text += f"; uncertainty score {score:.3f}"
+    return text + ". " + _ORDER_TEXT
 
 
 def bind_keys(viewer: napari.viewer.Viewer) -> None:
@@ -87,6 +100,7 @@ class ProjectWidget(QWidget):
         for col in (1, 2):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setToolTip("Images in queue order; click one to open it")
+        self.table.horizontalHeaderItem(2).setToolTip(_ORDER_TEXT)
         self.table.cellClicked.connect(self._on_row_clicked)
 
         self.accept_button = QPushButton("Accept && next")
@@ -202,15 +216,20 @@ class ProjectWidget(QWidget):
         records = project.records() if project is not None else []
         unreadable = project.unreadable() if project is not None else {}
         self.table.setRowCount(len(records))
+        rank = 0
         for i, rec in enumerate(records):
             status = getattr(rec.status, "value", rec.status)
             if rec.name in unreadable and status in ("new", "suggested"):
                 status = "unreadable"
+            waiting = status in ("new", "suggested")
+            rank += waiting
             score = "" if rec.score is None else f"{rec.score:.3f}"
             for col, text in enumerate((rec.name, str(status), score)):
                 item = QTableWidgetItem(text)
                 if col == 2:
                     item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                if waiting:
+                    item.setToolTip(_rank_text(rank, rec.score))
                 if rec.name in unreadable:
                     item.setToolTip(f"{rec.filename}: {unreadable[rec.name]} (replace or repair the file, "
                                     "then click the image to open it)")
