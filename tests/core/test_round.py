@@ -309,3 +309,20 @@ def test_a_round_whose_candidates_are_all_unreadable_ends_without_error(project)
     assert "could not be read" in messages and "the queue keeps its order" in messages
     assert project.image_path(waiting[0]).name in messages  # the file is named
     assert "score the images first" not in messages
+
+
+def test_a_round_scores_a_bounded_candidate_set(project):
+    """max_candidates=2 of 3 waiting images: two get this round's scores and suggestions, the
+    third keeps its stored ones (marked round-001) and stays in the queue after them."""
+    from dataclasses import replace
+
+    waiting = unlabeled_candidates(project)
+    assert len(waiting) == 3
+    events, result = _drain(run_round(project, replace(CONFIG, max_candidates=2)))
+    assert isinstance(result, RoundFinished)
+    versions = {n: project.record(n).score_model_version for n in waiting}
+    assert sorted(versions.values()) == ["round-001", "round-002", "round-002"]
+    stale = next(n for n, v in versions.items() if v == "round-001")
+    assert result.ranking[-1] == stale and sorted(result.ranking) == sorted(waiting)
+    scoring = [e for e in events if isinstance(e, ProgressEvent) and e.what == "scoring"]
+    assert scoring[-1].total == 2

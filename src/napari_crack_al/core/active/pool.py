@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError, MaskError
 from ..events import CancelToken, MessageEvent, ProgressEvent
+from .candidates import candidate_set
 from .embeddings import iter_label_free_embeddings, save_embeddings
 from .probability import write_probability
 from .scores import ImageScores, ScoreConfig, iter_score_images, scores_by_kind
@@ -109,9 +110,14 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
                        embed_annotated: bool = True, profile: str = "none",
                        cache: dict[str, Any] | None = None, score_config: ScoreConfig | None = None,
                        tile: int = 512, overlap: int = 64, batch_size: int = 4, device: Any = None,
-                       random_share: float = 0.0,
+                       random_share: float = 0.0, max_candidates: int = 0,
                        cancel: CancelToken | None = None) -> Generator[Any, None, list[str] | None]:
     """Score the unlabeled images with ``model``, store everything, rank, re-sort the queue.
+
+    With ``max_candidates`` > 0 at most that many waiting images are scored
+    (:func:`~.candidates.candidate_set`: never-scored ones, the top of the queue, a random
+    share); the others keep their stored scores and follow the ranked ones in their
+    previous order.
 
     Per image (one pass): scores, embedding, suggestion mask (``probability >
     suggest_threshold``) and, if asked, the probability PNG. Then every score kind is
@@ -132,7 +138,8 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
     from ..project import ImageStatus
 
     strat = get_strategy(strategy)
-    candidates = list(names) if names is not None else unlabeled_candidates(project)
+    candidates = list(names) if names is not None else candidate_set(project, max_candidates,
+                                                                     seed=seed)
     skipped: list[str] = []
     results: dict[str, ImageScores] = {}
     embeddings: dict[str, np.ndarray] = {}
@@ -180,14 +187,18 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
             return None
     if embeddings:
         save_embeddings(project.state_dir, model_version, embeddings)
-    pending = unlabeled_candidates(project)  # images annotated meanwhile are left out
+    waiting = unlabeled_candidates(project)  # images annotated meanwhile are left out
+    scored = set(candidates)
+    pending = [n for n in waiting if n in scored]
+    left_out = [n for n in waiting if n not in scored]  # not scored this round: previous order
     ranking, problem = _rank_or_keep(strat, pending, stored_scores(project, model_version),
                                      embeddings or None, k, seed, skipped)
     if problem is not None:
         yield MessageEvent(problem)
-        return ranking  # the queue keeps its order
+        return ranking + left_out  # the queue keeps its order
     if random_share > 0 and strategy != "random":
         ranking = with_random_share(ranking, k, random_share, seed)
+    ranking = ranking + left_out
     project.set_queue_order(ranking)
     return ranking
 

@@ -327,7 +327,7 @@ def _score_and_rank(project: Any, config: RoundConfig, snap: _Snapshot, trained:
         store_probabilities=config.store_probabilities, embed_annotated=config.embed_annotated,
         profile=config.train.profile, cache=snap.loaded, score_config=config.score,
         tile=config.tile, overlap=config.overlap, batch_size=config.infer_batch_size,
-        random_share=config.random_share, cancel=cancel)
+        random_share=config.random_share, max_candidates=config.max_candidates, cancel=cancel)
     if ranking is None:
         yield MessageEvent(f"scoring cancelled: model {trained.version} is registered, the "
                            "queue was not re-ranked")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..checks import Problems, is_int
 from ..training.config import TrainConfig
 from ..training.data import HELDOUT_FRACTION, MIN_HELDOUT_POOL
+from .candidates import DEFAULT_MAX_CANDIDATES
 from .scores import ScoreConfig
 from .strategies import STRATEGY_NAMES
 
@@ -55,6 +56,10 @@ class RoundConfig:
         How pixel uncertainties are aggregated.
     tile, overlap, infer_batch_size : int
         Tiled inference settings for scoring.
+    max_candidates : int
+        Waiting images scored per round at most (never-scored ones, the top of the
+        queue, a random share: :func:`~.candidates.candidate_set`), so a round's cost
+        does not grow with the pool; 0 scores every waiting image.
     """
 
     train: TrainConfig
@@ -72,6 +77,7 @@ class RoundConfig:
     tile: int = 512
     overlap: int = 64
     infer_batch_size: int = 4
+    max_candidates: int = DEFAULT_MAX_CANDIDATES
 
     def __post_init__(self) -> None:
         check = Problems(self)
@@ -83,7 +89,8 @@ class RoundConfig:
                       "not keep; choose another strategy (valid: "
                       + ", ".join(s for s in STRATEGY_NAMES if s != "disagreement") + ")")
         for name, low in (("batch_size", 1), ("min_heldout_pool", 2), ("seed", 0), ("tile", 16),
-                          ("overlap", 0), ("infer_batch_size", 1), ("mc_passes", 0)):
+                          ("overlap", 0), ("infer_batch_size", 1), ("mc_passes", 0),
+                          ("max_candidates", 0)):
             check.integer(name, low)
         if is_int(self.tile) and is_int(self.overlap) and self.overlap > self.tile // 2:
             check.add(f"overlap must be at most half the tile ({self.tile // 2} px; "
