@@ -347,6 +347,8 @@ class AnnotateWidget(QWidget):
         word = mask_state(session)
         text = f"<b>{session.current_name}</b> — {word} mask"
         origin = started_from(session)
-        if origin:
+        if origin == "builtin":  # core.detector.BUILTIN_VERSION (not imported here: scikit-image)
+            text += " (from the training-free detector)"
+        elif origin:
             text += f" (from the suggestion of {origin})"
         self.image_label.setText(text)
