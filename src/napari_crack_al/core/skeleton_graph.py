@@ -10,8 +10,8 @@ out). :func:`analyse_skeleton` reads the graph as junction clusters and chunks
 (paths between them), drops short side branches, merges close junctions, and gives
 per crack label the length (with free-end extensions), the width statistics, the
 branch points and the segments (kept chunks joined through junctions left with two
-branches), and the segment of every skeleton pixel. :func:`prepare_skeleton` makes the
-graph's inputs from a mask; :func:`label_segments` gives every crack pixel the segment
+branches), and the segment of every skeleton pixel.
+:func:`~.skeleton_input.prepare_skeleton` (re-exported here) makes the graph's inputs from a mask; :func:`label_segments` gives every crack pixel the segment
 of its nearest segment pixel. The definitions are in the docstring of
 :mod:`napari_crack_al.core.export.measurements`.
 """
@@ -24,6 +24,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.sparse import coo_matrix
+
+from .skeleton_input import SkeletonInput, prepare_skeleton
 from scipy.sparse.csgraph import connected_components
 
 __all__ = ["SkeletonStats", "SkeletonInput", "analyse_skeleton", "label_segments", "prepare_skeleton"]
@@ -62,83 +64,6 @@ class SkeletonStats(NamedTuple):
     n_branch: np.ndarray
     n_segments: np.ndarray
     node_segment: np.ndarray
-
-
-class SkeletonInput(NamedTuple):
-    """A labelled mask cropped to its cracks, ready for :func:`analyse_skeleton`.
-
-    Attributes
-    ----------
-    labels : ndarray of int
-        Crack labels 1..n in the bounding box of all cracks, with a background margin of
-        one pixel (the image border counts as background for thinning and distances).
-    fg : ndarray of bool
-        ``labels > 0``.
-    skel : ndarray of bool
-        Lee's one-pixel-wide skeleton of ``fg``.
-    dist : ndarray of float
-        Euclidean distance of each crack pixel to the background.
-    n : int
-        Number of cracks.
-    origin : (int, int)
-        Where ``labels[1, 1]`` lies in the full image.
-    slices : list of tuple of slice
-        Bounding box of each crack in ``labels``.
-    """
-
-    labels: np.ndarray
-    fg: np.ndarray
-    skel: np.ndarray
-    dist: np.ndarray
-    n: int
-    origin: tuple[int, int]
-    slices: list
-
-
-def _distance(labels: np.ndarray, slices: list) -> np.ndarray:
-    """Euclidean distance to the background, per crack bounding box when that is cheaper.
-
-    Exact either way: the background pixel nearest to a crack pixel is always next
-    to that crack, so a box with a one-pixel margin holds it.
-    """
-    boxes = [(slice(sl[0].start - 1, sl[0].stop + 1), slice(sl[1].start - 1, sl[1].stop + 1))
-             for sl in slices]
-    if sum((b[0].stop - b[0].start) * (b[1].stop - b[1].start) for b in boxes) * 2 >= labels.size:
-        return ndi.distance_transform_edt(labels > 0)
-    dist = np.zeros(labels.shape)
-    for lab, box in enumerate(boxes, start=1):
-        comp = labels[box] == lab
-        dist[box][comp] = ndi.distance_transform_edt(comp)[comp]
-    return dist
-
-
-def prepare_skeleton(labels: np.ndarray, n: int) -> SkeletonInput:
-    """Crop a labelled crack mask to its cracks, thin it and measure its distances.
-
-    Parameters
-    ----------
-    labels : ndarray of int, shape (H, W)
-        Crack labels 1..n (0 = background), at least one crack.
-    n : int
-        Number of cracks.
-
-    Returns
-    -------
-    SkeletonInput
-    """
-    from skimage.morphology import skeletonize
-
-    full = ndi.find_objects(labels)
-    r0 = min(sl[0].start for sl in full if sl is not None)
-    c0 = min(sl[1].start for sl in full if sl is not None)
-    r1 = max(sl[0].stop for sl in full if sl is not None)
-    c1 = max(sl[1].stop for sl in full if sl is not None)
-    cropped = np.pad(labels[r0:r1, c0:c1], 1)
-    slices = ndi.find_objects(cropped)
-    fg = cropped > 0
-    dist = _distance(cropped, slices)
-    skel = skeletonize(fg, method="lee").astype(bool) & fg
-    return SkeletonInput(cropped, fg, skel, dist, n, (r0, c0), slices)
 
 
 def label_segments(mask: np.ndarray) -> np.ndarray:

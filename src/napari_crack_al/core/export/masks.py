@@ -185,9 +185,9 @@ def _version_of(project: Any, item: _Item) -> str | None:
     rec = item.record
     if item.source == "suggestion":
         return rec.suggestion_file_version or rec.suggestion_model_version
-    if item.source == "draft":
-        base = project.draft_base(rec.name)
-        return base.version if base is not None else rec.suggestion_file_version
+    if item.source == "draft":  # the version only: the base mask is not read
+        version = project.draft_base_version(rec.name)
+        return rec.suggestion_file_version if version is None else (version or None)
     return rec.suggestion_model_version
 
 

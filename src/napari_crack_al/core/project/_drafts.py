@@ -122,19 +122,25 @@ class DraftsMixin:
             return None, None
         return mask, getattr(self.record(name), "suggestion_file_version", None)
 
-    def draft_base(self, name: str) -> DraftBase | None:
-        """The suggestion the draft of ``name`` was edited from; None when none was recorded
-        (no draft, or a draft saved by an older version of the plugin)."""
+    def draft_base_version(self, name: str) -> str | None:
+        """The model version the draft of ``name`` was edited from (``""``: from no
+        suggestion; None: no draft, or one saved by an older version of the plugin)."""
         with self._connect() as conn:
             row = conn.execute("SELECT draft_base_version FROM images WHERE name = ?",
                                (name,)).fetchone()
-        if row is None or row[0] is None:
+        return None if row is None else row[0]
+
+    def draft_base(self, name: str) -> DraftBase | None:
+        """The suggestion the draft of ``name`` was edited from; None when none was recorded
+        (no draft, or a draft saved by an older version of the plugin)."""
+        version = self.draft_base_version(name)
+        if version is None:
             return None
-        if row[0] == "":
+        if version == "":
             return DraftBase(None, None)
         base = self.draft_base_path(name)
         try:
-            return DraftBase(read_mask(base), row[0])
+            return DraftBase(read_mask(base), version)
         except (MaskError, OSError) as exc:
             logger.warning("ignoring the draft base of %s: %s", name, exc)
             return None
@@ -148,13 +154,6 @@ class DraftsMixin:
 
     def _forget_draft_base(self, name: str) -> None:
         self._unlink(self.draft_base_path(name, check=False))
-        if self.draft_base_version_recorded(name):
+        if self.draft_base_version(name) is not None:
             with self._transaction() as conn:
                 conn.execute("UPDATE images SET draft_base_version = NULL WHERE name = ?", (name,))
-
-    def draft_base_version_recorded(self, name: str) -> bool:
-        """Whether a base suggestion is recorded for the draft of ``name``."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT draft_base_version FROM images WHERE name = ?",
-                               (name,)).fetchone()
-        return row is not None and row[0] is not None
