@@ -115,6 +115,15 @@ def _erase_shot(viewer, app, session, root: Path, path: Path) -> None:
     from napari_crack_al.core.mask_io import read_mask
     from napari_crack_al.core.trace import crack_segments
 
+    if not np.any(np.asarray(session.labels_layer.data)):  # open a waiting image with a suggestion
+        name = next((r.name for r in session.project.records()
+                     if r.status.value == "suggested"
+                     and np.any(session.project.read_suggestion(r.name))), None)
+        if name is None:
+            print("no suggested crack for the erase picture", file=sys.stderr)
+            return
+        session.load(name)
+        _pump(app)
     mask = np.asarray(session.labels_layer.data) > 0
     truth = ndimage.binary_dilation(read_mask(root / "ground_truth" / f"{session.current_name}.png"),
                                     iterations=3)
