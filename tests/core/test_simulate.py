@@ -126,6 +126,18 @@ def test_edit_fraction_empty_without_model_and_recomputable(data):
         assert (row["missed_length"], row["false_length"]) == pytest.approx((missed, false))
 
 
+def test_round_zero_tunes_the_detector_after_each_accept(data):
+    from napari_crack_al.core.detector import stored_calibration
+
+    with Project.open(data["out"] / "project_hybrid-semi", read_only=True) as project:
+        tuned = stored_calibration(project)
+    # tuned after the first of round 0's two accepts (as the plugin does), on that image
+    assert tuned is not None and tuned.n_images == 1
+    assert tuned.edit_fraction <= tuned.default_edit_fraction
+    with Project.open(data["out"] / "project_full", read_only=True) as project:
+        assert stored_calibration(project) is None  # the full arm has no suggestions to tune
+
+
 def test_selected_csv_and_projects(data):
     out = data["out"]
     lines = (out / "selected.csv").read_text().splitlines()

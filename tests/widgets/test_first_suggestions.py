@@ -56,3 +56,31 @@ def test_painting_before_the_suggestion_arrives_wins(project_widget, tmp_path, q
     assert session.mask_source == "empty"  # the suggestion did not replace the annotator's work
     painted = np.asarray(session.labels_layer.data)
     assert painted[20, 20] == 1 and painted.sum() < 30
+
+
+def test_an_accept_tunes_the_detector_and_resuggests_the_next_image(project_widget, tmp_path,
+                                                                      qtbot, monkeypatch):
+    from napari_crack_al.core.detector import stored_calibration
+    from napari_crack_al.core.mask_io import read_mask
+
+    monkeypatch.setattr(AnnotationSession, "auto_first_suggestions", True)
+    viewer, widget = project_widget
+    root = _new_project(tmp_path)
+    Project.create(root).close()
+    widget.open_project(root)
+    session = widget.session
+    qtbot.waitUntil(lambda: not session.first_suggestions_running, timeout=60_000)
+    first = session.current_name
+    session.labels_layer.data[...] = read_mask(root / "ground_truth" / f"{first}.png")
+    session.mark_edited()
+    shown = session.accept_and_next()
+    assert shown is not None and shown != first
+    qtbot.waitUntil(lambda: not session.first_suggestions_running, timeout=60_000)
+    with Project.open(root, read_only=True) as project:
+        tuned = stored_calibration(project)
+        assert tuned is not None and tuned.n_images == 1
+        stored = project.read_suggestion(shown)
+        assert project.record(shown).suggestion_model_version == BUILTIN_VERSION
+    # the untouched image on screen shows the re-detected suggestion
+    assert session.current_name == shown and session.mask_source == "suggestion"
+    assert np.array_equal(np.asarray(session.labels_layer.data) > 0, stored)

@@ -143,6 +143,7 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         self._replacing = False
         self._closed_viewer = False
         self._first_job = None
+        self._tune_pending = False
         self._trace_tool = None
         self._loaded_base: DraftBase | None = None  # the suggestion the shown mask started from
         viewer.layers.events.removed.connect(self._on_layer_removed)

@@ -43,6 +43,7 @@ class QueueNavigationMixin:
     current_mask: Callable[[], np.ndarray | None]
     save_current: Callable[[], str | None]
     load: Callable[..., None]
+    start_detector_tuning: Callable[[], bool]
 
     def accept_and_next(self) -> str | None:
         """Accept the current mask as the annotation and load the next queued image.
@@ -62,7 +63,9 @@ class QueueNavigationMixin:
         self.mask_source = "annotation"  # what shows if no other image waits
         follow_state(self)
         self.queue_changed.emit()
-        return self._advance(name)
+        shown = self._advance(name)
+        self.start_detector_tuning()  # no model yet: the detector learns from this mask
+        return shown
 
     def skip_and_next(self) -> str | None:
         """Mark the current image skipped (edits kept as a draft) and load the next one.

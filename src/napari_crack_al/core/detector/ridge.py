@@ -197,7 +197,9 @@ def detection_from_response(response: np.ndarray, flat: np.ndarray, valid: np.nd
     if cfg.darker > 0:
         strong &= flat < -cfg.darker
     mask = _keep_lines(strong, cfg)
-    score = 1.0 / (1.0 + np.exp(-(resp - cfg.low) * (4.0 / max(cfg.high - cfg.low, 1e-3))))
+    from scipy.special import expit
+
+    score = expit((resp - cfg.low) * (4.0 / max(cfg.high - cfg.low, 1e-3)))
     score = np.where(valid, score, 0.0).astype(np.float32)
     return Detection(mask=mask, score=score)
 

@@ -138,7 +138,9 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
         first = yield from _first_selection(project, arm, config, cancel)
         if first is None:
             return None
-        pending = annotator.annotate(first, 0)  # round 0 starts from the detector's masks
+        # round 0 starts from the detector's masks, tuned on each accepted one
+        tune = config.builtin_first and not full
+        pending = yield from annotator.annotate(first, 0, tune_detector=tune, cancel=cancel)
         for r in range(config.rounds):
             if cancel.cancelled:
                 return None
@@ -153,7 +155,7 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
                 continue
             queue = [n for n in finished.ranking
                      if project.record(n).status.value in ("new", "suggested")]
-            pending = annotator.annotate(queue[:config.per_round], r + 1)
+            pending = yield from annotator.annotate(queue[:config.per_round], r + 1)
     return rows
 
 
@@ -176,15 +178,26 @@ class _Annotator:
         self.selected = selected
         self.arm_name = arm_name
 
-    def annotate(self, chosen: Sequence[str], selection_round: int) -> _Batch:
-        """Accept ``chosen``; the batch's edit fraction (NaN without any suggestion) and effort."""
+    def annotate(self, chosen: Sequence[str], selection_round: int, *,
+                 tune_detector: bool = False, cancel: CancelToken | None = None,
+                 ) -> Generator[Any, None, _Batch]:
+        """Accept ``chosen`` in order; the batch's edit fraction (NaN without any suggestion).
+
+        With ``tune_detector`` (no model yet), the detector is tuned on the accepted masks
+        after each accept and the rest of the batch re-suggested, as the plugin does.
+        """
         from ..mask_io import read_mask
 
         project = self.project
         fix = crack = 0
         missed = false = 0.0
         with_model = False
-        for name in chosen:
+        for i, name in enumerate(chosen):
+            if tune_detector and i > 0:
+                from ..detector import iter_tune_detector
+
+                yield from iter_tune_detector(project, chosen[i:], store_probabilities=False,
+                                              cancel=cancel)
             truth = read_mask(self.truth_path[name], expected_shape=project.image_shape(name))
             suggestion = None
             if project.record(name).suggestion_model_version is not None:
