@@ -40,7 +40,7 @@ def test_compare_two_strategies(compared, capsys):
     assert code == 0
     assert (out / "curve.csv").read_text().splitlines()[0] == (
         "round,n_labeled,strategy,mode,crack_iou,f1,precision,recall,f1_tol2,edit_fraction,"
-        "threshold,train_seconds,score_seconds,missed_length,false_length")
+        "threshold,train_seconds,score_seconds,missed_length,false_length,suggested_by")
     rows = read_curve_csv(out / "curve.csv")
     assert [(r["strategy"], r["mode"], r["round"], r["n_labeled"]) for r in rows] == [
         ("random", "supervised", 0, 2), ("random", "supervised", 1, 4),

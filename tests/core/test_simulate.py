@@ -70,7 +70,8 @@ def test_curve_csv_header_rows_and_finite_metrics(data):
     out = data["out"]
     lines = (out / "curve.csv").read_text().splitlines()
     assert lines[0] == ("round,n_labeled,strategy,mode,crack_iou,f1,precision,recall,f1_tol2,"
-                        "edit_fraction,threshold,train_seconds,score_seconds,missed_length,false_length")
+                        "edit_fraction,threshold,train_seconds,score_seconds,missed_length,false_length,"
+                        "suggested_by")
     rows = read_curve_csv(out / "curve.csv")
     assert len(rows) == 4  # 2 arms x 2 rounds
     assert [(r["strategy"], r["mode"], r["round"]) for r in rows] == [
@@ -84,6 +85,10 @@ def test_curve_csv_header_rows_and_finite_metrics(data):
             assert math.isfinite(r[col]), (col, r)
         assert 0.0 <= r["f1"] <= 1.0 and 0.0 <= r["f1_tol2"] <= 1.0
         assert r["train_seconds"] > 0
+    # what made the suggestions each row's edit fraction was measured on
+    sources = [line.rsplit(",", 1)[1] for line in lines[1:]]
+    assert sources[0] == "detector" and sources[1] in ("model", "detector", "none")
+    assert sources[2:] == ["", ""]  # the full arm annotates no suggestion
     # the returned rows are the file's rows
     assert [r["f1"] for r in data["rows"]] == pytest.approx([r["f1"] for r in rows], rel=1e-5)
 

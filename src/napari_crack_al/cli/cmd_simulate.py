@@ -134,6 +134,10 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-detector", action="store_true",
                    help="round-0 images start from an empty mask instead of the training-free "
                    "detector's suggestion")
+    p.add_argument("--model-suggestions", action="store_true",
+                   help="after each round always suggest the model's masks (default: the "
+                   "cheapest of the model's, the tuned detector's and none by their edit "
+                   "fraction on the held-out images, as in the plugin)")
     p.add_argument("--crop-size", type=_int_at_least(32), default=None,
                    help="training crop side, a multiple of 16 (default: the preset's)")
     p.add_argument("--batch-size", type=_int_at_least(1), default=None,
@@ -206,6 +210,7 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
                             seed=args.seed, tile=args.tile, overlap=min(64, args.tile // 4),
                             full_reference=bool(args.full), threshold=args.threshold,
                             builtin_first=not args.no_detector,
+                            choose_source=not args.model_suggestions,
                             arm_list=tuple(args.arms) if args.arms else (), **held)
 
 

@@ -21,6 +21,10 @@ Steps
    unless ``suggest_threshold`` overrides it) and its crack probability
    (uint8 PNG, :func:`read_probability`) are written, the scores are stored.
 5. The strategy ranks the unlabeled images; the queue is re-sorted.
+6. With held-out images, the edit fraction of the model's masks, of the tuned detector's
+   and of an empty mask is measured on them (:mod:`.suggestion_source`); when the
+   model's is not the lowest, the waiting images get the cheapest instead (the ranking
+   and the probability overlay stay the model's).
 
 Cold start (nothing annotated yet): no training; the queue is ranked by k-medoids
 on label-free features (:func:`iter_cold_start`).
@@ -105,6 +109,9 @@ class RoundFinished:
     kept_previous : bool
         The round made the held-out F1 worse beyond noise, so the registered model holds
         the previous model's weights.
+    source : SourceChoice or None
+        Which masks the waiting images were given and the held-out edit fractions that
+        chose them (:mod:`.suggestion_source`); None when not measured (the model's).
     """
 
     round_index: int
@@ -118,6 +125,12 @@ class RoundFinished:
     heldout: list[str] = field(default_factory=list)
     threshold: float = 0.5
     kept_previous: bool = False
+    source: Any = None
+
+    @property
+    def suggestion_source(self) -> str:
+        """``"model"``, ``"detector"`` or ``"none"``: what the waiting images were given."""
+        return "model" if self.source is None else str(self.source.source)
 
 
 def _next_round(project: Any) -> int:
@@ -332,10 +345,30 @@ def _score_and_rank(project: Any, config: RoundConfig, snap: _Snapshot, trained:
         yield MessageEvent(f"scoring cancelled: model {trained.version} is registered, the "
                            "queue was not re-ranked")
         return None
+    source = None
+    if config.choose_source and snap.validation:
+        source = yield from _choose_and_apply_source(project, config, snap, trained, model,
+                                                     threshold, cancel)
     return RoundFinished(round_index=trained.index, model_version=trained.version,
                          checkpoint=trained.path, metrics=trained.metrics, ranking=ranking,
                          train_seconds=trained.seconds,
                          score_seconds=time.perf_counter() - t_score,
                          trained_on=[t.name for t in snap.labeled],
                          heldout=[t.name for t in snap.validation], threshold=float(threshold),
-                         kept_previous=result.kept_previous)
+                         kept_previous=result.kept_previous, source=source)
+
+
+def _choose_and_apply_source(project: Any, config: RoundConfig, snap: _Snapshot,
+                             trained: _Trained, model: Any, threshold: float,
+                             cancel: CancelToken) -> Generator[Any, None, Any]:
+    """Step 6: the cheapest suggestion source on the held-out images replaces the model's."""
+    from .suggestion_source import iter_apply_source, iter_choose_source
+
+    choice = yield from iter_choose_source(project, model, snap.validation, threshold,
+                                           tile=config.tile, overlap=config.overlap,
+                                           cancel=cancel)
+    if choice is None:
+        return None
+    yield MessageEvent(choice.describe(trained.version))
+    yield from iter_apply_source(project, choice, trained.version, cancel=cancel)
+    return choice

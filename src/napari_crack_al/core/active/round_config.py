@@ -60,6 +60,10 @@ class RoundConfig:
         Waiting images scored per round at most (never-scored ones, the top of the
         queue, a random share: :func:`~.candidates.candidate_set`), so a round's cost
         does not grow with the pool; 0 scores every waiting image.
+    choose_source : bool
+        Suggest the cheapest of the model's masks, the tuned detector's and none, by their
+        edit fraction on the held-out images (:mod:`.suggestion_source`); False always
+        suggests the model's masks.
     """
 
     train: TrainConfig
@@ -78,6 +82,7 @@ class RoundConfig:
     overlap: int = 64
     infer_batch_size: int = 4
     max_candidates: int = DEFAULT_MAX_CANDIDATES
+    choose_source: bool = True
 
     def __post_init__(self) -> None:
         check = Problems(self)
@@ -102,7 +107,7 @@ class RoundConfig:
         check.number("random_share", 0.0, 1.0)
         check.number("heldout_fraction", 0.0, 1.0, high_open=True)
         check.number("suggest_threshold", 0.0, 1.0, low_open=True, high_open=True, none_ok=True)
-        check.boolean("store_probabilities", "embed_annotated")
+        check.boolean("store_probabilities", "embed_annotated", "choose_source")
         if not isinstance(self.score, ScoreConfig):
             check.add(f"score must be a ScoreConfig (got {type(self.score).__name__})")
         check.raise_if_any("RoundConfig")

@@ -141,6 +141,7 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
         # round 0 starts from the detector's masks, tuned on each accepted one
         tune = config.builtin_first and not full
         pending = yield from annotator.annotate(first, 0, tune_detector=tune, cancel=cancel)
+        suggested_by = "" if full else ("detector" if config.builtin_first else "none")
         for r in range(config.rounds):
             if cancel.cancelled:
                 return None
@@ -149,6 +150,8 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
                 return None
             finished, metrics, threshold = done
             row = _curve_row(arm, r, finished, metrics, threshold, pending, full)
+            row["suggested_by"] = suggested_by
+            suggested_by = "" if full else finished.suggestion_source
             rows.append(row)
             yield SimulationRow(arm=arm.name, row=dict(row))
             if full or r == config.rounds - 1:
@@ -257,7 +260,7 @@ def _simulated_round(project: Any, arm: Arm, config: SimulationConfig, r: int,
                             strategy="random" if arm.strategy == FULL_STRATEGY else arm.strategy,
                             batch_size=config.per_round, heldout_fraction=config.heldout_fraction,
                             suggest_threshold=config.threshold, store_probabilities=False,
-                            seed=config.seed, tile=config.tile,
+                            seed=config.seed, tile=config.tile, choose_source=config.choose_source,
                             overlap=min(config.overlap, config.tile // 2))
     yield MessageEvent(f"{arm.name}: round {r} — training on "
                        f"{project.counts().get('annotated', 0)} labelled image(s)")

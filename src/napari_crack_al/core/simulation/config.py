@@ -76,6 +76,9 @@ class SimulationConfig:
     arm_list : tuple of str
         Explicit arms by name (``"random-supervised"``, ``"hybrid-semi"``, ``"full"``, ...);
         when given it replaces the product of ``strategies`` and ``modes``.
+    choose_source : bool
+        Each round suggests the cheapest of the model's masks, the tuned detector's and
+        none, by their held-out edit fraction, as the plugin does (False: always the model's).
     """
 
     train: TrainConfig
@@ -88,6 +91,7 @@ class SimulationConfig:
     threshold: float | None = None
     heldout_fraction: float = HELDOUT_FRACTION
     builtin_first: bool = True
+    choose_source: bool = True
     tile: int = 512
     overlap: int = 64
     full_reference: bool = False
@@ -126,7 +130,7 @@ class SimulationConfig:
             check.integer(name, low)
         check.number("threshold", 0.0, 1.0, low_open=True, high_open=True, none_ok=True)
         check.number("heldout_fraction", 0.0, 1.0, high_open=True)
-        check.boolean("full_reference", "builtin_first")
+        check.boolean("full_reference", "builtin_first", "choose_source")
         check.raise_if_any("SimulationConfig")
 
     @property

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 CURVE_COLUMNS: tuple[str, ...] = (
     "round", "n_labeled", "strategy", "mode", "crack_iou", "f1", "precision", "recall",
     "f1_tol2", "edit_fraction", "threshold", "train_seconds", "score_seconds",
-    "missed_length", "false_length",
+    "missed_length", "false_length", "suggested_by",
 )
 #: Header of ``selected.csv``.
 SELECTED_COLUMNS: tuple[str, ...] = ("round", "image")
