@@ -296,3 +296,14 @@ def test_round_summary_says_what_changed_and_what_it_rests_on():
     assert "weights are kept" in kept and kept.endswith("no image waits in the queue")
     first = round_summary(finished(None, 0), None, "a")
     assert "no held-out image yet" in first and "F1" not in first.split("(")[0]
+    # a round whose masks would cost more than the detector's says so
+    from dataclasses import replace
+
+    from napari_crack_al.core.active.suggestion_source import SourceChoice
+
+    chosen = replace(finished(0.4, 5), source=SourceChoice("detector", 1.21, 0.74, 1))
+    text = round_summary(chosen, previous, "a")
+    assert "the tuned detector" in text and "1.21" in text and "0.74" in text
+    plain = replace(finished(0.66, 5), source=SourceChoice("model", 0.5, 0.7, 1))
+    assert round_summary(plain, previous, "sample_0012") == \
+        "round-004 ready: held-out F1 0.61 \u2192 0.66; next: sample_0012"

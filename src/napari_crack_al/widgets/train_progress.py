@@ -74,6 +74,9 @@ def round_summary(result: RoundFinished, previous: dict[str, Any] | None, top: s
     n = int(result.metrics.get("n_images", len(result.heldout)) or 0)
     if new_f1 is not None and n < FEW_HELDOUT:
         text += f" \u2014 measured on {n} held-out image{'s' if n != 1 else ''} only"
+    source = getattr(result, "source", None)
+    if source is not None and source.source != "model":
+        text += "; " + source.describe(result.model_version)
     text += f"; next: {top}" if top else "; no image waits in the queue"
     return text
 
