@@ -135,19 +135,71 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
         The ranking; None when cancelled (scores not stored, queue untouched; the
         suggestions already written stay).
     """
-    from ..project import ImageStatus
-
     strat = get_strategy(strategy)
     candidates = list(names) if names is not None else candidate_set(project, max_candidates,
                                                                      seed=seed)
     skipped: list[str] = []
-    results: dict[str, ImageScores] = {}
-    embeddings: dict[str, np.ndarray] = {}
     common = dict(config=score_config, tile=tile, overlap=overlap, batch_size=batch_size,
                   device=device, cancel=cancel)
-    for ev in iter_score_images(model, _cached_images(project, candidates, cache, profile, skipped),
-                                total=len(candidates), student=student, mc_passes=mc_passes,
-                                seed=seed, **common):
+    results, embeddings = yield from _iter_score_candidates(
+        project, model, model_version, _cached_images(project, candidates, cache, profile, skipped),
+        len(candidates), skipped, suggest_threshold=suggest_threshold,
+        write_suggestions=write_suggestions, store_probabilities=store_probabilities,
+        score_kwargs=dict(student=student, mc_passes=mc_passes, seed=seed, **common))
+    if cancel is not None and cancel.cancelled:
+        return None
+    for text in skipped:
+        yield MessageEvent(f"skipped: {text}")
+    _store_pool_scores(project, strat, strategy, model_version, results)
+
+    if strategy in DIVERSITY_STRATEGIES and embed_annotated and embeddings:
+        yield from _iter_embed_annotated(project, model, cache, profile, skipped, embeddings,
+                                         common)
+        if cancel is not None and cancel.cancelled:
+            return None
+    if embeddings:
+        save_embeddings(project.state_dir, model_version, embeddings)
+    return (yield from _iter_rank_pool(project, strat, strategy, model_version, candidates,
+                                       embeddings, k=k, seed=seed, skipped=skipped,
+                                       random_share=random_share))
+
+
+def _iter_score_candidates(project: Any, model: Any, model_version: str, images: Iterator[Any],
+                           total: int, skipped: list[str], *, suggest_threshold: float,
+                           write_suggestions: bool, store_probabilities: bool,
+                           score_kwargs: dict[str, Any],
+                           ) -> Generator[Any, None,
+                                          tuple[dict[str, ImageScores], dict[str, np.ndarray]]]:
+    """Score the candidate images, storing each one's suggestion and probability map.
+
+    Parameters
+    ----------
+    project, model, model_version
+        As in :func:`iter_score_project`.
+    images : iterator
+        The candidate images (:func:`_cached_images`).
+    total : int
+        Number of candidates (for the progress events).
+    skipped : list of str
+        Gets one line per image whose suggestion could not be stored.
+    suggest_threshold, write_suggestions, store_probabilities
+        As in :func:`iter_score_project`.
+    score_kwargs : dict
+        Keyword arguments of :func:`~.scores.iter_score_images`.
+
+    Yields
+    ------
+    ProgressEvent
+        Those of :func:`~.scores.iter_score_images`.
+
+    Returns
+    -------
+    tuple of dict
+        ``{name: ImageScores}`` and ``{name: embedding}`` of the scored images.
+    """
+    results: dict[str, ImageScores] = {}
+    embeddings: dict[str, np.ndarray] = {}
+    for ev in iter_score_images(model, images, total=total, **score_kwargs):
         if isinstance(ev, ImageScores):
             results[ev.name] = ev
             if ev.embedding is not None:
@@ -162,10 +214,26 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
                 skipped.append(f"{ev.name}: its suggestion could not be stored ({exc})")
         else:
             yield ev
-    if cancel is not None and cancel.cancelled:
-        return None
-    for text in skipped:
-        yield MessageEvent(f"skipped: {text}")
+    return results, embeddings
+
+
+def _store_pool_scores(project: Any, strat: Any, strategy: str, model_version: str,
+                       results: dict[str, ImageScores]) -> None:
+    """Store every score kind with ``model_version``, the strategy's kind also as ``"score"``.
+
+    Parameters
+    ----------
+    project : Project
+        The project.
+    strat : Strategy
+        The strategy object (its ``kind``, when it has one, is the primary score).
+    strategy : str
+        The strategy's name.
+    model_version : str
+        Version the scores are stored with.
+    results : dict of str to ImageScores
+        The scored images.
+    """
     by_kind = scores_by_kind(results)
     for kind, values in sorted(by_kind.items()):
         project.set_scores(values, model_version, kind=kind)
@@ -173,20 +241,74 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
     if primary in by_kind:
         project.set_scores(by_kind[primary], model_version, kind="score")
 
-    if strategy in DIVERSITY_STRATEGIES and embed_annotated and embeddings:
-        annotated = [r.name for r in project.records() if r.status == ImageStatus.ANNOTATED]
-        for ev in iter_score_images(model, _cached_images(project, annotated, cache, profile,
-                                                          skipped),
-                                    total=len(annotated), **common):
-            if isinstance(ev, ImageScores):
-                if ev.embedding is not None:
-                    embeddings[ev.name] = ev.embedding
-            else:
-                yield ProgressEvent(ev.done, ev.total, "embedding annotated")
-        if cancel is not None and cancel.cancelled:
-            return None
-    if embeddings:
-        save_embeddings(project.state_dir, model_version, embeddings)
+
+def _iter_embed_annotated(project: Any, model: Any, cache: dict[str, Any] | None, profile: str,
+                          skipped: list[str], embeddings: dict[str, np.ndarray],
+                          common: dict[str, Any]) -> Generator[ProgressEvent, None, None]:
+    """Add the embeddings of the annotated images (the covered centers of diversity strategies).
+
+    Parameters
+    ----------
+    project, model, cache, profile
+        As in :func:`iter_score_project`.
+    skipped : list of str
+        Gets the images that could not be read.
+    embeddings : dict of str to ndarray
+        Updated in place.
+    common : dict
+        Keyword arguments of :func:`~.scores.iter_score_images`.
+
+    Yields
+    ------
+    ProgressEvent
+        ``"embedding annotated"`` progress.
+    """
+    from ..project import ImageStatus
+
+    annotated = [r.name for r in project.records() if r.status == ImageStatus.ANNOTATED]
+    for ev in iter_score_images(model, _cached_images(project, annotated, cache, profile,
+                                                      skipped),
+                                total=len(annotated), **common):
+        if isinstance(ev, ImageScores):
+            if ev.embedding is not None:
+                embeddings[ev.name] = ev.embedding
+        else:
+            yield ProgressEvent(ev.done, ev.total, "embedding annotated")
+
+
+def _iter_rank_pool(project: Any, strat: Any, strategy: str, model_version: str,
+                    candidates: list[str], embeddings: dict[str, np.ndarray], *, k: int,
+                    seed: int, skipped: list[str], random_share: float,
+                    ) -> Generator[MessageEvent, None, list[str]]:
+    """Rank the waiting candidates from the stored scores and re-sort the queue.
+
+    Images annotated meanwhile are left out; waiting images not scored this round
+    follow the ranked ones in their previous order.
+
+    Parameters
+    ----------
+    project, strategy, model_version, k, seed, random_share
+        As in :func:`iter_score_project`.
+    strat : Strategy
+        The strategy object.
+    candidates : list of str
+        The images scored this round.
+    embeddings : dict of str to ndarray
+        Embeddings for the diversity strategies (empty: none).
+    skipped : list of str
+        The images that could not be read (named when nothing could be ranked).
+
+    Yields
+    ------
+    MessageEvent
+        Why the queue keeps its order, when nothing could be ranked (then the queue
+        is not re-sorted).
+
+    Returns
+    -------
+    list of str
+        The ranking.
+    """
     waiting = unlabeled_candidates(project)  # images annotated meanwhile are left out
     scored = set(candidates)
     pending = [n for n in waiting if n in scored]

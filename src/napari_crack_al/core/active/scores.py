@@ -333,9 +333,10 @@ def iter_score_images(model: Any, images: Iterable[Any], *, student: Any = None,
     ImageScores
         After each image.
     """
-    from ..inference import Prediction, iter_predict_image
+    # torch is imported here, at the first next(), before any check (the helpers import again)
+    from ..inference import Prediction, iter_predict_image  # noqa: F401
     from .embeddings import EncoderPool
-    from .mc_dropout import mc_dropout_mutual_information
+    from .mc_dropout import mc_dropout_mutual_information  # noqa: F401
 
     cfg = config if config is not None else ScoreConfig()
     if isinstance(mc_passes, bool) or not isinstance(mc_passes, int) or mc_passes < 0 \
@@ -351,40 +352,117 @@ def iter_score_images(model: Any, images: Iterable[Any], *, student: Any = None,
             return
         name, image, valid = _unpack(item, index)
         yield ProgressEvent(done, total, "scoring")
-        pred = None
-        if pool is not None:
-            pool.reset()
-            with pool:
-                for ev in iter_predict_image(model, image, **kw):
-                    if isinstance(ev, Prediction):
-                        pred = ev
-            embedding = pool.embedding()
-        else:
-            for ev in iter_predict_image(model, image, **kw):
-                if isinstance(ev, Prediction):
-                    pred = ev
-            embedding = None
-        if pred is None:  # cancelled inside the image
+        result = _score_one_image(model, index, name, image, valid, pool=pool, student=student,
+                                  mc_passes=mc_passes, seed=seed, cfg=cfg, kw=kw)
+        if result is None:  # cancelled inside the image
             return
-        scores = uncertainty_scores(pred.probability, pred.entropy, valid, cfg)
-        if student is not None:
-            pred_s = None
-            for ev in iter_predict_image(student, image, **kw):
-                if isinstance(ev, Prediction):
-                    pred_s = ev
-            if pred_s is None:
-                return
-            scores.update(disagreement_scores(pred.probability, pred_s.probability, valid, cfg))
-        if mc_passes:
-            mi = mc_dropout_mutual_information(model, image, passes=mc_passes, seed=seed + index,
-                                               **kw)
-            if mi is None:
-                return
-            scores["bald"] = topk_mean(mi, valid, fraction=cfg.topk_fraction)
         done += 1
-        yield ImageScores(index=index, name=name, scores=scores, embedding=embedding,
-                          probability=pred.probability)
+        yield result
     yield ProgressEvent(done, total if total else done, "scoring")
+
+
+def _final_prediction(model: Any, image: np.ndarray, kw: dict[str, Any]) -> Any:
+    """Run one tiled prediction of ``image`` to its end.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model.
+    image : ndarray
+        Normalised float32 (H, W) image.
+    kw : dict
+        Keyword arguments of :func:`~napari_crack_al.core.inference.iter_predict_image`.
+
+    Returns
+    -------
+    Prediction or None
+        The last :class:`~napari_crack_al.core.inference.Prediction`; None when cancelled.
+    """
+    from ..inference import Prediction, iter_predict_image
+
+    pred = None
+    for ev in iter_predict_image(model, image, **kw):
+        if isinstance(ev, Prediction):
+            pred = ev
+    return pred
+
+
+def _predict_with_embedding(model: Any, image: np.ndarray, pool: Any, kw: dict[str, Any],
+                            ) -> tuple[Any, np.ndarray | None]:
+    """The main model's prediction and, with an encoder pool, its pooled embedding.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The main model.
+    image : ndarray
+        Normalised float32 (H, W) image.
+    pool : EncoderPool or None
+        The forward hook on ``model``'s encoder (None: no embedding).
+    kw : dict
+        Keyword arguments of :func:`~napari_crack_al.core.inference.iter_predict_image`.
+
+    Returns
+    -------
+    tuple
+        ``(Prediction or None, embedding or None)``; the prediction is None when cancelled.
+    """
+    if pool is None:
+        return _final_prediction(model, image, kw), None
+    pool.reset()
+    with pool:
+        pred = _final_prediction(model, image, kw)
+    return pred, pool.embedding()
+
+
+def _score_one_image(model: Any, index: int, name: str, image: np.ndarray,
+                     valid: np.ndarray | None, *, pool: Any, student: Any, mc_passes: int,
+                     seed: int, cfg: ScoreConfig, kw: dict[str, Any]) -> ImageScores | None:
+    """Every score of one image: the main pass, then the student's and the MC-dropout passes.
+
+    Parameters
+    ----------
+    model, student, mc_passes, seed
+        As in :func:`iter_score_images`.
+    index : int
+        Position of the image in the input (also offsets the MC-dropout seed).
+    name : str
+        Image name.
+    image : ndarray
+        Normalised float32 (H, W) image.
+    valid : ndarray or None
+        bool (H, W) valid pixels.
+    pool : EncoderPool or None
+        The forward hook giving the embedding.
+    cfg : ScoreConfig
+        Aggregation settings.
+    kw : dict
+        Keyword arguments of :func:`~napari_crack_al.core.inference.iter_predict_image`.
+
+    Returns
+    -------
+    ImageScores or None
+        None when cancelled inside the image.
+    """
+    pred, embedding = _predict_with_embedding(model, image, pool, kw)
+    if pred is None:  # cancelled inside the image
+        return None
+    scores = uncertainty_scores(pred.probability, pred.entropy, valid, cfg)
+    if student is not None:
+        pred_s = _final_prediction(student, image, kw)
+        if pred_s is None:
+            return None
+        scores.update(disagreement_scores(pred.probability, pred_s.probability, valid, cfg))
+    if mc_passes:
+        from .mc_dropout import mc_dropout_mutual_information
+
+        mi = mc_dropout_mutual_information(model, image, passes=mc_passes, seed=seed + index,
+                                           **kw)
+        if mi is None:
+            return None
+        scores["bald"] = topk_mean(mi, valid, fraction=cfg.topk_fraction)
+    return ImageScores(index=index, name=name, scores=scores, embedding=embedding,
+                       probability=pred.probability)
 
 
 def score_images(model: Any, images: Iterable[Any], **kwargs: Any) -> dict[str, ImageScores]:

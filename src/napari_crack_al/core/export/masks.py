@@ -336,6 +336,63 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
     _refuse_project_folders(project, out_dir)
     resolved_out = _prepare_folder(out_dir)
     items = _plan(project, out_dir, resolved_out, config)
+    tables, existing = _check_targets(out_dir, resolved_out, items, config, force)
+
+    manifest, crack_rows, summary_rows = [], [], []
+    masks: list[Path] = []
+    n_cracks = 0
+    total = len(items)
+    yield ProgressEvent(0, total, "masks")
+    for done, item in enumerate(items, start=1):
+        mask = _write_item_mask(project, item, config)
+        masks.append(item.target)
+        manifest.append(_manifest_row(project, item, mask))
+        if config.measure:
+            rows, summary = _measurement_rows_of(item, mask, config, pixel_size_mm)
+            n_cracks += len(rows)  # one row per crack
+            crack_rows += rows
+            summary_rows.append(summary)
+        yield ProgressEvent(done, total, "masks")
+
+    measurements_path, summary_path = _write_tables(tables, manifest, crack_rows, summary_rows,
+                                                    config.measure)
+    n_sugg = sum(1 for it in items if it.source == "suggestion")
+    n_drafts = sum(1 for it in items if it.source == "draft")
+    logger.info("exported %d masks to %s (%d cracks measured)", len(masks), out_dir, n_cracks)
+    return ExportResult(out_dir=out_dir, masks=tuple(masks), manifest=tables[0],
+                        measurements=measurements_path, summary=summary_path,
+                        n_annotated=len(items) - n_sugg - n_drafts, n_suggested=n_sugg,
+                        n_drafts=n_drafts,
+                        n_cracks=n_cracks, overwritten=tuple(existing),
+                        pixel_size_mm=None if pixel_size_mm is None else float(pixel_size_mm))
+
+
+def _check_targets(out_dir: Path, resolved_out: Path, items: Sequence[_Item],
+                   config: MaskExportConfig, force: bool) -> tuple[list[Path], list[Path]]:
+    """The table targets, and the targets that exist already (refused without ``force``).
+
+    Parameters
+    ----------
+    out_dir, resolved_out : Path
+        The output folder as given and resolved.
+    items : sequence of _Item
+        The planned masks.
+    config : MaskExportConfig
+        The options (``measure`` adds the two measurement tables).
+    force : bool
+        Allow replacing existing files.
+
+    Returns
+    -------
+    tuple of list of Path
+        ``[manifest, measurements, summary]`` (the manifest only without ``measure``),
+        and the existing targets.
+
+    Raises
+    ------
+    ExportError
+        A target is unsafe, a folder is in the way, or files exist without ``force``.
+    """
     tables = [_safe_target(out_dir, resolved_out, MANIFEST_NAME)]
     if config.measure:
         tables += [_safe_target(out_dir, resolved_out, MEASUREMENTS_NAME),
@@ -350,53 +407,123 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
         raise ExportError(out_dir, f"would overwrite {len(existing)} existing file(s): "
                                    f"{_named(existing, out_dir)}; nothing was exported "
                                    "(use force to overwrite)")
+    return tables, existing
 
-    manifest, crack_rows, summary_rows = [], [], []
-    masks: list[Path] = []
-    n_cracks = 0
-    total = len(items)
-    yield ProgressEvent(0, total, "masks")
-    for done, item in enumerate(items, start=1):
-        rec = item.record
-        mask = {"suggestion": project.read_suggestion, "draft": project.read_draft,
-                "annotation": project.read_annotation}[item.source](rec.name)
-        if mask is None:  # deleted since planning
-            raise ExportError(item.src_path, "mask file disappeared during the export")
-        try:
-            write_mask(item.target, mask, fmt=config.fmt, values=config.values)
-        except InputError as exc:
-            raise ExportError(item.target, f"cannot write the mask: {exc.problem}") from exc
-        masks.append(item.target)
-        version = _version_of(project, item)
-        manifest.append({"image": rec.filename, "mask": item.target.name, "source": item.source,
-                         "status": rec.status, "suggestion_model_version": version,
-                         "edit_fraction": (rec.edit_fraction if item.source == "annotation"
-                                           else None),
-                         "annotation_seconds": rec.annotation_seconds, "height": mask.shape[0],
-                         "width": mask.shape[1], "crack_pixels": int(mask.sum())})
-        if config.measure:
-            cracks = measure_cracks(mask, pixel_size_mm=pixel_size_mm, min_area=config.min_area)
-            n_cracks += len(cracks)
-            crack_rows += measurement_rows(rec.filename, item.source, cracks)
-            summary = summarize_image(cracks, image_shape=mask.shape, pixel_size_mm=pixel_size_mm)
-            summary_rows.append(summary_row(rec.filename, item.source, mask.shape, summary,
-                                            pixel_size_mm))
-        yield ProgressEvent(done, total, "masks")
 
+def _write_item_mask(project: Any, item: _Item, config: MaskExportConfig) -> Any:
+    """Read the mask of one planned item and write it to its target.
+
+    Parameters
+    ----------
+    project : Project
+        The project.
+    item : _Item
+        The planned mask.
+    config : MaskExportConfig
+        Format and pixel values of the file.
+
+    Returns
+    -------
+    ndarray
+        The mask as read.
+
+    Raises
+    ------
+    ExportError
+        The mask file disappeared or the target cannot be written.
+    """
+    rec = item.record
+    mask = {"suggestion": project.read_suggestion, "draft": project.read_draft,
+            "annotation": project.read_annotation}[item.source](rec.name)
+    if mask is None:  # deleted since planning
+        raise ExportError(item.src_path, "mask file disappeared during the export")
+    try:
+        write_mask(item.target, mask, fmt=config.fmt, values=config.values)
+    except InputError as exc:
+        raise ExportError(item.target, f"cannot write the mask: {exc.problem}") from exc
+    return mask
+
+
+def _manifest_row(project: Any, item: _Item, mask: Any) -> dict[str, Any]:
+    """The row of ``manifest.csv`` for one exported mask.
+
+    Parameters
+    ----------
+    project : Project
+        The project (for the model version of a draft).
+    item : _Item
+        The exported item.
+    mask : ndarray
+        The mask written.
+
+    Returns
+    -------
+    dict
+        ``{column: value}`` (see :data:`MANIFEST_COLUMNS`).
+    """
+    rec = item.record
+    version = _version_of(project, item)
+    return {"image": rec.filename, "mask": item.target.name, "source": item.source,
+            "status": rec.status, "suggestion_model_version": version,
+            "edit_fraction": (rec.edit_fraction if item.source == "annotation"
+                              else None),
+            "annotation_seconds": rec.annotation_seconds, "height": mask.shape[0],
+            "width": mask.shape[1], "crack_pixels": int(mask.sum())}
+
+
+def _measurement_rows_of(item: _Item, mask: Any, config: MaskExportConfig,
+                         pixel_size_mm: float | None,
+                         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Measure the cracks of one mask: its ``measurements.csv`` rows and its summary row.
+
+    Parameters
+    ----------
+    item : _Item
+        The exported item.
+    mask : ndarray
+        The mask written.
+    config : MaskExportConfig
+        The options (``min_area``).
+    pixel_size_mm : float or None
+        Pixel size for the millimetre columns.
+
+    Returns
+    -------
+    tuple
+        One row per crack, and the row of ``measurements_summary.csv``.
+    """
+    rec = item.record
+    cracks = measure_cracks(mask, pixel_size_mm=pixel_size_mm, min_area=config.min_area)
+    rows = measurement_rows(rec.filename, item.source, cracks)
+    summary = summarize_image(cracks, image_shape=mask.shape, pixel_size_mm=pixel_size_mm)
+    return rows, summary_row(rec.filename, item.source, mask.shape, summary, pixel_size_mm)
+
+
+def _write_tables(tables: Sequence[Path], manifest: list[dict[str, Any]],
+                  crack_rows: list[dict[str, Any]], summary_rows: list[dict[str, Any]],
+                  measure: bool) -> tuple[Path | None, Path | None]:
+    """Write ``manifest.csv`` and, when measured, the two measurement tables.
+
+    Parameters
+    ----------
+    tables : sequence of Path
+        The targets from :func:`_check_targets`.
+    manifest, crack_rows, summary_rows : list of dict
+        The rows of the three tables.
+    measure : bool
+        Write the measurement tables.
+
+    Returns
+    -------
+    tuple
+        The measurement and summary table paths (None when not measured).
+    """
     write_csv(tables[0], manifest, MANIFEST_COLUMNS)
     measurements_path = summary_path = None
-    if config.measure:
+    if measure:
         measurements_path = write_csv(tables[1], crack_rows, MEASUREMENT_COLUMNS)
         summary_path = write_csv(tables[2], summary_rows, SUMMARY_COLUMNS)
-    n_sugg = sum(1 for it in items if it.source == "suggestion")
-    n_drafts = sum(1 for it in items if it.source == "draft")
-    logger.info("exported %d masks to %s (%d cracks measured)", len(masks), out_dir, n_cracks)
-    return ExportResult(out_dir=out_dir, masks=tuple(masks), manifest=tables[0],
-                        measurements=measurements_path, summary=summary_path,
-                        n_annotated=len(items) - n_sugg - n_drafts, n_suggested=n_sugg,
-                        n_drafts=n_drafts,
-                        n_cracks=n_cracks, overwritten=tuple(existing),
-                        pixel_size_mm=None if pixel_size_mm is None else float(pixel_size_mm))
+    return measurements_path, summary_path
 
 
 def export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", values: int = 255,

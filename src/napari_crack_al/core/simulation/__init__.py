@@ -136,17 +136,8 @@ def simulate(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], out_dir: st
     """
     from ..training.data import load_training_image
 
-    if not isinstance(config, SimulationConfig):
-        raise TypeError(f"config must be a SimulationConfig, got {type(config).__name__}")
-    cancel = cancel if cancel is not None else CancelToken()
-    train_pairs = [(Path(i), Path(m)) for i, m in train_pairs]
-    val_pairs = [(Path(i), Path(m)) for i, m in val_pairs]
-    _check_pools(train_pairs, val_pairs, config)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(out, f"cannot create the output folder ({exc.strerror or exc})") from exc
+    train_pairs, val_pairs, out, cancel = _checked_inputs(train_pairs, val_pairs, out_dir, config,
+                                                         cancel)
 
     yield MessageEvent(f"reading {len(val_pairs)} validation image(s)")
     validation = [load_training_image(i, m, profile=config.train.profile) for i, m in val_pairs]
@@ -160,19 +151,9 @@ def simulate(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], out_dir: st
     for arm in arms:
         yield MessageEvent(f"arm {arm.name}: {len(train_pairs)} training images, "
                            f"{len(validation)} validation images")
-        run = Outcome(run_arm(arm, train_pairs, validation, config, out, overwrite, cancel,
-                              selected, multi))
-        try:
-            for ev in run:
-                if isinstance(ev, SimulationRow):
-                    rows.append(ev.row)
-                    _write_tables(out, rows, selected, multi)
-                    yield ev
-                    yield ProgressEvent(len(rows), total, "rounds")
-                else:
-                    yield ev
-        finally:
-            run.close()
+        yield from _iter_arm_rows(run_arm(arm, train_pairs, validation, config, out, overwrite,
+                                          cancel, selected, multi), out, rows, selected, multi,
+                                  total)
         if cancel.cancelled:
             break
     _write_tables(out, rows, selected, multi)
@@ -181,6 +162,83 @@ def simulate(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], out_dir: st
                          title=f"seed {config.seed}, {config.train.iterations} iterations/round")
     log.info("simulation of %d arm(s) finished in %.0f s", len(arms), time.perf_counter() - t0)
     return rows
+
+
+def _checked_inputs(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], out_dir: str | Path,
+                    config: SimulationConfig, cancel: CancelToken | None,
+                    ) -> tuple[list[Pair], list[Pair], Path, CancelToken]:
+    """Check the arguments of :func:`simulate` and create the output folder.
+
+    Parameters
+    ----------
+    train_pairs, val_pairs, out_dir, config, cancel
+        As in :func:`simulate`.
+
+    Returns
+    -------
+    tuple
+        The training and validation pairs as paths, the output folder and the cancel
+        token (a new one when None).
+
+    Raises
+    ------
+    TypeError
+        ``config`` is not a :class:`SimulationConfig`.
+    ConfigError, InputError
+        See :func:`_check_pools`; the output folder cannot be created.
+    """
+    if not isinstance(config, SimulationConfig):
+        raise TypeError(f"config must be a SimulationConfig, got {type(config).__name__}")
+    cancel = cancel if cancel is not None else CancelToken()
+    train = [(Path(i), Path(m)) for i, m in train_pairs]
+    val = [(Path(i), Path(m)) for i, m in val_pairs]
+    _check_pools(train, val, config)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(out, f"cannot create the output folder ({exc.strerror or exc})") from exc
+    return train, val, out, cancel
+
+
+def _iter_arm_rows(arm_events: Generator[Any, None, Any], out: Path, rows: list[dict[str, Any]],
+                   selected: list[dict[str, Any]], multi: bool, total: int,
+                   ) -> Generator[Any, None, None]:
+    """Pass on the events of one arm, recording and writing its curve rows as they come.
+
+    Parameters
+    ----------
+    arm_events : Generator
+        :func:`~.arm.run_arm` of the arm (closed at the end, also on errors).
+    out : Path
+        Output folder.
+    rows : list of dict
+        The curve rows so far; each :class:`SimulationRow`'s row is appended.
+    selected : list of dict
+        The ``selected.csv`` rows (filled by the arm).
+    multi : bool
+        Several arms (``selected.csv`` gets an ``arm`` column).
+    total : int
+        Number of (arm, round) pairs, for the progress events.
+
+    Yields
+    ------
+    Any
+        The arm's events; after each :class:`SimulationRow` a
+        ``ProgressEvent(len(rows), total, "rounds")``.
+    """
+    run = Outcome(arm_events)
+    try:
+        for ev in run:
+            if isinstance(ev, SimulationRow):
+                rows.append(ev.row)
+                _write_tables(out, rows, selected, multi)
+                yield ev
+                yield ProgressEvent(len(rows), total, "rounds")
+            else:
+                yield ev
+    finally:
+        run.close()
 
 
 def _write_tables(out: Path, rows: list[dict[str, Any]], selected: list[dict[str, Any]],

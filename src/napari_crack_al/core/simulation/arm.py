@@ -126,7 +126,6 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
 
     root = out_dir / f"project_{arm.name}"
     _prepare_arm_folder(root, pairs, overwrite)
-    rows: list[dict[str, Any]] = []
     full = arm.strategy == FULL_STRATEGY
     with Project.create(root) as project:
         project.set_meta("simulation", {"strategy": arm.strategy, "mode": arm.mode,
@@ -141,24 +140,38 @@ def run_arm(arm: Arm, pairs: Sequence[Pair], validation: Sequence[Any],
         # round 0 starts from the detector's masks, tuned on each accepted one
         tune = config.builtin_first and not full
         pending = yield from annotator.annotate(first, 0, tune_detector=tune, cancel=cancel)
-        suggested_by = "" if full else ("detector" if config.builtin_first else "none")
-        for r in range(config.rounds):
-            if cancel.cancelled:
-                return None
-            done = yield from _simulated_round(project, arm, config, r, validation, cancel)
-            if done is None:
-                return None
-            finished, metrics, threshold = done
-            row = _curve_row(arm, r, finished, metrics, threshold, pending, full)
-            row["suggested_by"] = suggested_by
-            suggested_by = "" if full else finished.suggestion_source
-            rows.append(row)
-            yield SimulationRow(arm=arm.name, row=dict(row))
-            if full or r == config.rounds - 1:
-                continue
-            queue = [n for n in finished.ranking
-                     if project.record(n).status.value in ("new", "suggested")]
-            pending = yield from annotator.annotate(queue[:config.per_round], r + 1)
+        return (yield from _iter_rounds(project, arm, config, validation, cancel, annotator,
+                                        pending))
+
+
+def _iter_rounds(project: Any, arm: Arm, config: SimulationConfig, validation: Sequence[Any],
+                 cancel: CancelToken, annotator: "_Annotator", pending: "_Batch",
+                 ) -> Generator[Any, None, list[dict[str, Any]] | None]:
+    """Every round of an arm after round 0: train, evaluate, annotate the next batch.
+
+    ``pending`` is the cost of the round-0 images; each round's row carries the cost
+    of the images annotated before it and the source that suggested them.
+    """
+    full = arm.strategy == FULL_STRATEGY
+    rows: list[dict[str, Any]] = []
+    suggested_by = "" if full else ("detector" if config.builtin_first else "none")
+    for r in range(config.rounds):
+        if cancel.cancelled:
+            return None
+        done = yield from _simulated_round(project, arm, config, r, validation, cancel)
+        if done is None:
+            return None
+        finished, metrics, threshold = done
+        row = _curve_row(arm, r, finished, metrics, threshold, pending, full)
+        row["suggested_by"] = suggested_by
+        suggested_by = "" if full else finished.suggestion_source
+        rows.append(row)
+        yield SimulationRow(arm=arm.name, row=dict(row))
+        if full or r == config.rounds - 1:
+            continue
+        queue = [n for n in finished.ranking
+                 if project.record(n).status.value in ("new", "suggested")]
+        pending = yield from annotator.annotate(queue[:config.per_round], r + 1)
     return rows
 
 

@@ -370,13 +370,75 @@ def unsupervised_loss(
     Tensor
         Scalar with gradient w.r.t. ``student_logits`` only; 0 when nothing is kept.
     """
+    teacher_prob = _checked_teacher_prob(teacher_prob, student_logits)
+    drop = drop_percent_schedule(progress, drop_start)
+    return _pseudo_label_loss(student_logits, teacher_prob, drop, ignore_mask, drop_per_class,
+                              ce_weight, dice_weight, class_weights, rescale, smooth,
+                              crack_threshold)
+
+
+def _checked_teacher_prob(teacher_prob: torch.Tensor, student_logits: torch.Tensor,
+                          ) -> torch.Tensor:
+    """The detached teacher probabilities as classes, checked against the student's shape.
+
+    Parameters
+    ----------
+    teacher_prob : Tensor
+        Teacher probabilities (see :func:`unsupervised_loss`).
+    student_logits : Tensor
+        ``(B, C, H, W)`` student scores.
+
+    Returns
+    -------
+    Tensor
+        ``(B, C, H, W)`` detached class probabilities.
+
+    Raises
+    ------
+    ValueError
+        The shapes differ.
+    """
     teacher_prob = _as_class_prob(teacher_prob.detach())
     if teacher_prob.shape != student_logits.shape:
         raise ValueError(
             f"teacher_prob {tuple(teacher_prob.shape)} does not match student logits "
             f"{tuple(student_logits.shape)}"
         )
-    drop = drop_percent_schedule(progress, drop_start)
+    return teacher_prob
+
+
+def _pseudo_label_loss(
+    student_logits: torch.Tensor,
+    teacher_prob: torch.Tensor,
+    drop: float,
+    ignore_mask: torch.Tensor | None,
+    drop_per_class: bool,
+    ce_weight: float,
+    dice_weight: float,
+    class_weights: torch.Tensor | Sequence[float] | None,
+    rescale: bool,
+    smooth: float,
+    crack_threshold: float,
+) -> torch.Tensor:
+    """CE + Dice of the student on the teacher's hard pseudo labels, ``drop`` % dropped.
+
+    Parameters
+    ----------
+    student_logits, teacher_prob : Tensor
+        As in :func:`unsupervised_loss` (``teacher_prob`` already checked).
+    drop : float
+        Percent of the most uncertain non-ignored pixels dropped
+        (:func:`pseudo_label_mask`).
+    ignore_mask : Tensor or None
+        ``(B, H, W)`` bool, True = ignore.
+    drop_per_class, ce_weight, dice_weight, class_weights, rescale, smooth, crack_threshold
+        As in :func:`unsupervised_loss`.
+
+    Returns
+    -------
+    Tensor
+        Scalar loss; 0 (attached to the graph) when no pixel is kept.
+    """
     keep = pseudo_label_mask(teacher_prob, drop, ignore_mask, per_class=drop_per_class,
                              crack_threshold=crack_threshold)
     n_kept = int(keep.sum())
