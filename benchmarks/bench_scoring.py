@@ -23,7 +23,7 @@ from napari_crack_al.core.device import configure_threads, describe_device, sele
 from napari_crack_al.core.inference import predict_image
 from napari_crack_al.core.model import build_model, preset_config
 from napari_crack_al.core.normalize import normalize_for_model
-from napari_crack_al.core.range_io import RangeImage
+from napari_crack_al.core.io.range_io import RangeImage
 from napari_crack_al.core.synthetic import SyntheticConfig, generate_range_image
 
 

@@ -29,7 +29,7 @@ THREADS = 1  # the trainer's default on a 2-core machine (one core kept for the 
 def _data():
     import numpy as np
 
-    from napari_crack_al.core.range_io import RangeImage
+    from napari_crack_al.core.io.range_io import RangeImage
     from napari_crack_al.core.synthetic import SyntheticConfig, generate_range_image
     from napari_crack_al.core.training.data import from_range_image
 

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> dict:
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
 
-    from napari_crack_al.core.mask_io import read_mask
+    from napari_crack_al.core.io.mask_io import read_mask
     from napari_crack_al.core.project import Project
     from napari_crack_al.core.sample_project import write_sample_images
     from napari_crack_al.demo import WINDOW_SIZE, add_dock_widgets

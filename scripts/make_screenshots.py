@@ -68,7 +68,7 @@ def _shot(viewer, app, path: Path) -> None:
 
 
 def _paint_truth(session, root: Path, fraction: float = 1.0) -> None:
-    from napari_crack_al.core.mask_io import read_mask
+    from napari_crack_al.core.io.mask_io import read_mask
 
     truth = read_mask(root / "ground_truth" / f"{session.current_name}.png")
     if fraction < 1.0:  # an annotation in progress: the upper part only
@@ -81,7 +81,7 @@ def _paint_truth(session, root: Path, fraction: float = 1.0) -> None:
 
 
 def _trace_shot(viewer, app, session, root: Path, path: Path) -> None:
-    from napari_crack_al.core.mask_io import read_mask
+    from napari_crack_al.core.io.mask_io import read_mask
     from napari_crack_al.core.trace import trace_plan
     from napari_crack_al.widgets.annotate_widget import clear_mask
 
@@ -112,7 +112,7 @@ def _trace_shot(viewer, app, session, root: Path, path: Path) -> None:
 def _erase_shot(viewer, app, session, root: Path, path: Path) -> None:
     from scipy import ndimage
 
-    from napari_crack_al.core.mask_io import read_mask
+    from napari_crack_al.core.io.mask_io import read_mask
     from napari_crack_al.core.trace import crack_segments
 
     if not np.any(np.asarray(session.labels_layer.data)):  # open a waiting image with a suggestion

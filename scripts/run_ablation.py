@@ -96,7 +96,7 @@ log = logging.getLogger("run_ablation")
 
 # ---------------------------------------------------------------------------- data
 def _synthetic(args: argparse.Namespace) -> tuple[list, list, list]:
-    from napari_crack_al.core.range_io import RangeImage
+    from napari_crack_al.core.io.range_io import RangeImage
     from napari_crack_al.core.synthetic import SyntheticConfig, generate_range_image
     from napari_crack_al.core.training.data import from_range_image
 
@@ -122,8 +122,8 @@ def _synthetic(args: argparse.Namespace) -> tuple[list, list, list]:
 
 
 def _uav_pair(src: Path, entry: dict, size: int, profile: str):
-    from napari_crack_al.core.mask_io import read_mask
-    from napari_crack_al.core.range_io import RangeImage, read_range_image
+    from napari_crack_al.core.io.mask_io import read_mask
+    from napari_crack_al.core.io.range_io import RangeImage, read_range_image
     from napari_crack_al.core.training.data import from_range_image
 
     img = read_range_image(src / entry["image"])

@@ -20,9 +20,9 @@ from napari_crack_al.core.detector.ridge import (
     detection_from_response,
     ridge_response,
 )
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.metrics import evaluate_masks
-from napari_crack_al.core.range_io import RangeImage, read_range_image
+from napari_crack_al.core.io.range_io import RangeImage, read_range_image
 from napari_crack_al.core.synthetic import generate_range_image
 
 UAV = Path(__file__).resolve().parents[2] / "shared" / "data" / "uav75"

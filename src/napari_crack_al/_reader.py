@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .core.errors import ProjectError
-from .core.range_io import SUPPORTED_IMAGE_SUFFIXES
+from .core.io.range_io import SUPPORTED_IMAGE_SUFFIXES
 
 __all__ = ["get_reader", "read_image", "read_project", "PLUGIN_NAME", "PROJECT_WIDGET_NAME"]
 
@@ -82,7 +82,7 @@ def _is_binary_mask(arr: np.ndarray) -> bool:
 
 
 def image_layer_data(image: Any, name: str) -> LayerData:
-    """Layer data of a :class:`~napari_crack_al.core.range_io.RangeImage` for napari."""
+    """Layer data of a :class:`~napari_crack_al.core.io.range_io.RangeImage` for napari."""
     from .core.normalize import display_contrast_limits
 
     meta = {
@@ -104,7 +104,7 @@ def read_image(path: str | Path | Sequence[str | Path]) -> list[LayerData]:
         The file cannot be read (corrupt, empty, no valid pixel, too large...).
     """
     from .core.normalize import display_contrast_limits
-    from .core.range_io import load_array, range_image_from_array
+    from .core.io.range_io import load_array, range_image_from_array
 
     single = _single_path(path)
     if single is None:
@@ -154,7 +154,7 @@ def read_project(path: str | Path | Sequence[str | Path]) -> list[LayerData]:
 
 def _project_layers(root: Path) -> list[LayerData]:
     from .core.project import Project
-    from .core.range_io import read_range_image
+    from .core.io.range_io import read_range_image
     from .widgets.session import MASK_COLORMAP, labels_layer_name
 
     project = Project.open(root)

@@ -29,7 +29,7 @@ def make_sample_data(seed: int = SAMPLE_SEED, size: int = 512) -> list[tuple[Any
         then ``(mask uint8, {"name": "crack ground truth"}, "labels")``.
     """
     from .core.normalize import display_contrast_limits
-    from .core.range_io import RangeImage
+    from .core.io.range_io import RangeImage
     from .core.synthetic import SyntheticConfig, generate_range_image
 
     config = SyntheticConfig(size=size)

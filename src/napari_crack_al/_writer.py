@@ -4,7 +4,7 @@ The format follows the suffix (``.png`` when there is none, ``.tif``/``.tiff``);
 crack pixels are written as 255 unless the layer's metadata (or the writer's
 meta) says ``"values": 1``. A multi-class Labels layer (values other than 0 and 1)
 keeps its label values: an 8-bit file when they fit, else 16-bit (both PNG and
-TIFF hold them). Files are written atomically by :mod:`napari_crack_al.core.mask_io`.
+TIFF hold them). Files are written atomically by :mod:`napari_crack_al.core.io.mask_io`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def write_labels(path: str | Path, data: Any, meta: dict[str, Any]) -> list[str]
     MaskError
         The labels are not 2-D, the suffix is unsupported or the file cannot be written.
     """
-    from .core.mask_io import write_mask
+    from .core.io.mask_io import write_mask
 
     path = Path(path)
     if path.suffix == "":
@@ -72,7 +72,7 @@ def write_labels(path: str | Path, data: Any, meta: dict[str, Any]) -> list[str]
     if arr.ndim != 2:
         raise MaskError(path, f"a crack mask must be 2-D, the layer has shape {np.shape(data)}")
     if arr.dtype.kind in "iu" and arr.size and (int(arr.max()) > 1 or int(arr.min()) < 0):
-        from .core.mask_io import write_label_image
+        from .core.io.mask_io import write_label_image
 
         write_label_image(path, arr)  # several classes: their values are kept
         logger.info("wrote %s with its label values (%d..%d)", path, int(arr.min()), int(arr.max()))

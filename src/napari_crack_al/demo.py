@@ -60,7 +60,7 @@ def prepare_project(root: Path, *, n: int = 12, size: int = 512, seed: int = 0) 
         ``root``.
     """
     from .core.project import Project
-    from .core.range_io import SUPPORTED_IMAGE_SUFFIXES
+    from .core.io.range_io import SUPPORTED_IMAGE_SUFFIXES
     from .core.sample_project import write_sample_images
 
     if Project.is_project(root):

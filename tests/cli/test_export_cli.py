@@ -9,7 +9,7 @@ from PIL import Image
 
 from napari_crack_al.cli.main import main
 from napari_crack_al.core.export.csv_util import read_csv
-from napari_crack_al.core.mask_io import read_mask, write_mask
+from napari_crack_al.core.io.mask_io import read_mask, write_mask
 from napari_crack_al.core.project import Project
 
 H, W = 32, 48
@@ -24,7 +24,7 @@ def project_dir(tmp_path):
     for name in ("img1", "img2"):
         image = rng.integers(1, 60000, (H, W), dtype=np.uint16)
         Image.fromarray(image).save(root / "images" / f"{name}.png")
-    # a float range image stored as .npy, and a mask passed through a file written by core.mask_io
+    # a float range image stored as .npy, and a mask passed through a file written by core.io.mask_io
     np.save(root / "images" / "img3.npy", rng.random((H, W)).astype(np.float32))
     masks = {}
     m1 = np.zeros((H, W), bool)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from napari_crack_al.cli.main import main
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.project import ImageStatus, Project
-from napari_crack_al.core.range_io import read_range_image
+from napari_crack_al.core.io.range_io import read_range_image
 from napari_crack_al.core.synthetic import SyntheticConfig, generate_range_image
 
 NAMES = ["sample_0000", "sample_0001", "sample_0002"]

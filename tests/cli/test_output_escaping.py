@@ -11,7 +11,7 @@ import pytest
 from napari_crack_al.cli.argtypes import existing_file
 from napari_crack_al.cli.main import main
 from napari_crack_al.cli.printable import OneLineFormatter, printable
-from napari_crack_al.core.mask_io import write_mask
+from napari_crack_al.core.io.mask_io import write_mask
 
 FORGED = "x\nerror: forged"
 
@@ -50,7 +50,7 @@ def test_argument_error_escapes_the_name(tmp_path):
 
 
 def test_log_lines_escape_the_name():
-    record = logging.LogRecord("napari_crack_al.core.range_io", logging.WARNING, __file__, 1,
+    record = logging.LogRecord("napari_crack_al.core.io.range_io", logging.WARNING, __file__, 1,
                                "skipping %s", (FORGED + "\x1b[2J",), None)
     line = OneLineFormatter("%(levelname)s %(name)s: %(message)s").format(record)
     assert "\n" not in line and "\x1b" not in line and "forged" in line

@@ -15,7 +15,7 @@ import torch
 from skimage.io import imsave
 
 from napari_crack_al.cli.main import main
-from napari_crack_al.core.mask_io import read_mask, write_mask
+from napari_crack_al.core.io.mask_io import read_mask, write_mask
 from napari_crack_al.core.synthetic import SyntheticConfig, generate_range_image
 
 torch.set_num_threads(1)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from napari_crack_al.core.atomic import atomic_write, atomic_write_bytes
+from napari_crack_al.core.io.atomic import atomic_write, atomic_write_bytes
 from napari_crack_al.core.errors import InputError
 
 
@@ -56,7 +56,7 @@ def test_missing_folder_names_it(tmp_path):
 
 def test_a_name_near_the_file_system_limit_can_be_written(tmp_path):
     """A 250-character file name: the temporary name must not push it past 255 bytes."""
-    from napari_crack_al.core.atomic import atomic_write_bytes
+    from napari_crack_al.core.io.atomic import atomic_write_bytes
 
     target = tmp_path / ("r" * 246 + ".png")
     assert len(target.name) == 250
@@ -69,7 +69,7 @@ def test_temporary_files_of_killed_writes_are_removed(tmp_path):
     import os
     import time
 
-    from napari_crack_al.core.atomic import atomic_write_bytes
+    from napari_crack_al.core.io.atomic import atomic_write_bytes
 
     target = tmp_path / "model.pt"
     stale = tmp_path / ".model.pt.abcd1234.tmp.pt"  # what a killed write leaves

@@ -24,8 +24,8 @@ import tifffile
 from PIL import Image
 
 from napari_crack_al.core.errors import ImageReadError, InputError, MaskError
-from napari_crack_al.core.mask_io import read_mask, write_mask
-from napari_crack_al.core.range_io import list_images, read_image_array, read_range_image
+from napari_crack_al.core.io.mask_io import read_mask, write_mask
+from napari_crack_al.core.io.range_io import list_images, read_image_array, read_range_image
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 Build = Callable[[Path, pytest.MonkeyPatch], tuple[Callable[[], object], str]]

@@ -15,7 +15,7 @@ from napari_crack_al.core.detector import (
     stored_calibration,
 )
 from napari_crack_al.core.detector.calibrate import DETECTOR_META_KEY, calibration_grid
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.project import Project
 from napari_crack_al.core.sample_project import write_sample_images
 

@@ -21,7 +21,7 @@ from napari_crack_al.core.export.masks import (
     MaskExportConfig,
     export_masks,
 )
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.project import Project
 
 H, W = 40, 60

@@ -1,4 +1,4 @@
-"""Reading and (atomically) writing masks with core.mask_io."""
+"""Reading and (atomically) writing masks with core.io.mask_io."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from napari_crack_al.core import atomic, mask_io
+from napari_crack_al.core.io import atomic, mask_io
 from napari_crack_al.core.errors import ConfigError, MaskError
-from napari_crack_al.core.mask_io import read_mask, write_mask
-from napari_crack_al.core.range_io import read_image_array
+from napari_crack_al.core.io.mask_io import read_mask, write_mask
+from napari_crack_al.core.io.range_io import read_image_array
 
 
 @pytest.fixture

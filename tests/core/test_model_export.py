@@ -29,7 +29,7 @@ from napari_crack_al.core.export.model_export import (
 from napari_crack_al.core.inference import predict_image
 from napari_crack_al.core.model import ModelConfig, build_model, save_checkpoint
 from napari_crack_al.core.normalize import normalize_for_model
-from napari_crack_al.core.range_io import read_range_image
+from napari_crack_al.core.io.range_io import read_range_image
 from napari_crack_al.core.sample_project import write_sample_images
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "model-export-and-report.md"

@@ -15,7 +15,7 @@ from napari_crack_al.core.normalize import (
     remove_transverse_profile,
     robust_stats,
 )
-from napari_crack_al.core.range_io import RangeImage
+from napari_crack_al.core.io.range_io import RangeImage
 
 H, W = 96, 160
 NOISE = 0.05

@@ -13,7 +13,7 @@ import tifffile
 from PIL import Image
 
 from napari_crack_al.core.errors import ConfigError, InputError, MaskError, ProjectError
-from napari_crack_al.core.mask_io import read_mask, write_mask
+from napari_crack_al.core.io.mask_io import read_mask, write_mask
 from napari_crack_al.core.project import SCHEMA_VERSION, ImageRecord, ImageStatus, Project, UnknownImageError
 from napari_crack_al.core.project import schema as schema_mod
 from napari_crack_al.core.project import store as store_mod

@@ -10,8 +10,8 @@ import tifffile
 from PIL import Image
 
 from napari_crack_al.core.errors import ImageReadError, MaskError
-from napari_crack_al.core.mask_io import read_mask
-from napari_crack_al.core.range_io import (
+from napari_crack_al.core.io.mask_io import read_mask
+from napari_crack_al.core.io.range_io import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     SUPPORTED_IMAGE_SUFFIXES,
@@ -229,7 +229,7 @@ def test_list_images_skips_a_symlink_loop_with_a_warning(tmp_path, caplog):
     _save(tmp_path / "a.png", np.ones((4, 4), np.uint8))
     (tmp_path / "loop").symlink_to("loop")  # ln -s loop loop
     (tmp_path / "scan.tif").symlink_to("scan.tif")
-    with caplog.at_level("WARNING", logger="napari_crack_al.core.range_io"):
+    with caplog.at_level("WARNING", logger="napari_crack_al.core.io.range_io"):
         assert list_images(tmp_path) == [tmp_path / "a.png"]
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "skipping 'loop', which cannot be read" in warned and str(tmp_path) in warned

@@ -21,7 +21,7 @@ from napari_crack_al.core.export.report import (
     render_markdown,
     write_report,
 )
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.model import ModelConfig, build_model, save_checkpoint
 from napari_crack_al.core.project import Project
 from napari_crack_al.core.sample_project import write_sample_images

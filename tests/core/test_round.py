@@ -30,7 +30,7 @@ from napari_crack_al.core.events import (
     ProgressEvent,
     StepEvent,
 )
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.model import load_checkpoint
 from napari_crack_al.core.project import ImageStatus, Project
 from napari_crack_al.core.sample_project import write_sample_images

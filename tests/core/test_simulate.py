@@ -27,7 +27,7 @@ from napari_crack_al.core.simulation import (
 )
 from napari_crack_al.core.errors import ConfigError, InputError, MaskError, ProjectError
 from napari_crack_al.core.events import ProgressEvent, StepEvent
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.project import ImageStatus, Project
 from napari_crack_al.core.sample_project import write_sample_images
 from napari_crack_al.core.training.config import TrainConfig

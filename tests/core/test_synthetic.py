@@ -11,8 +11,8 @@ from skimage.measure import label
 from skimage.morphology import dilation, disk, skeletonize
 
 from napari_crack_al.core.errors import ConfigError, ProjectError
-from napari_crack_al.core.mask_io import read_mask
-from napari_crack_al.core.range_io import read_range_image
+from napari_crack_al.core.io.mask_io import read_mask
+from napari_crack_al.core.io.range_io import read_range_image
 from napari_crack_al.core.sample_project import write_sample_images
 from napari_crack_al.core.synthetic import (
     CRACK_KINDS,

@@ -11,7 +11,7 @@ import torch
 
 from napari_crack_al.core.errors import CheckpointError
 from napari_crack_al.core.events import StepEvent
-from napari_crack_al.core.range_io import RangeImage
+from napari_crack_al.core.io.range_io import RangeImage
 from napari_crack_al.core.synthetic import SyntheticConfig, generate_range_image
 from napari_crack_al.core.training import checkpointing
 from napari_crack_al.core.training.config import TrainConfig

@@ -16,7 +16,7 @@ from napari_crack_al.core.events import (
     StepEvent,
     ValidationEvent,
 )
-from napari_crack_al.core.range_io import RangeImage
+from napari_crack_al.core.io.range_io import RangeImage
 from napari_crack_al.core.synthetic import SyntheticConfig, generate_range_image
 from napari_crack_al.core.training.config import TrainConfig
 from napari_crack_al.core.training.data import TrainingImage, from_range_image

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.project import Project
-from napari_crack_al.core.range_io import read_image_array
+from napari_crack_al.core.io.range_io import read_image_array
 from napari_crack_al.core.sample_project import write_sample_images
 from napari_crack_al.widgets.export_widget import ExportWidget
 

@@ -61,7 +61,7 @@ def test_painting_before_the_suggestion_arrives_wins(project_widget, tmp_path, q
 def test_an_accept_tunes_the_detector_and_resuggests_the_next_image(project_widget, tmp_path,
                                                                       qtbot, monkeypatch):
     from napari_crack_al.core.detector import stored_calibration
-    from napari_crack_al.core.mask_io import read_mask
+    from napari_crack_al.core.io.mask_io import read_mask
 
     monkeypatch.setattr(AnnotationSession, "auto_first_suggestions", True)
     viewer, widget = project_widget

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.project import ImageStatus, Project
 from napari_crack_al.widgets.project_widget import ProjectWidget
 from napari_crack_al.widgets.session import AnnotationSession, get_session

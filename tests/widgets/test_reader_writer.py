@@ -11,7 +11,7 @@ from napari_crack_al._reader import _project_layers, get_reader, read_image, rea
 from napari_crack_al._sample_data import make_sample_data
 from napari_crack_al._writer import write_labels
 from napari_crack_al.core.errors import ImageReadError, MaskError
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.project import Project
 from napari_crack_al.core.sample_project import write_png16
 

@@ -19,7 +19,7 @@ from qtpy.QtCore import QTimer
 
 from napari_crack_al.core.active.round import RoundFinished
 from napari_crack_al.core.events import StepEvent
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.project import Project
 from napari_crack_al.core.sample_project import write_sample_images
 

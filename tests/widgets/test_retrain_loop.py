@@ -18,11 +18,11 @@ from napari_crack_al.core.active.embeddings import load_embeddings
 from napari_crack_al.core.active.round import RoundFinished, read_probability, stored_scores
 from napari_crack_al.core.active.strategies import get_strategy, unlabeled_candidates
 from napari_crack_al.core.inference import predict_image
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.model import load_model
 from napari_crack_al.core.normalize import normalize_for_model
 from napari_crack_al.core.project import ImageStatus, Project
-from napari_crack_al.core.range_io import read_range_image
+from napari_crack_al.core.io.range_io import read_range_image
 from napari_crack_al.core.sample_project import write_sample_images
 from napari_crack_al.widgets.session import OVERLAY_NAME, get_session
 

@@ -14,7 +14,7 @@ from napari_crack_al.core.active.round import RoundFinished
 from napari_crack_al.core.active.strategies import unlabeled_candidates
 from napari_crack_al.core.errors import CheckpointError, ConfigError
 from napari_crack_al.core.events import MessageEvent, StepEvent
-from napari_crack_al.core.mask_io import read_mask
+from napari_crack_al.core.io.mask_io import read_mask
 from napari_crack_al.core.project import Project
 from napari_crack_al.core.sample_project import write_sample_images
 from napari_crack_al.widgets import train_widget as train_module

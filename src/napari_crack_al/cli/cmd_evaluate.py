@@ -45,7 +45,7 @@ def _read_probability(path: Path, shape: tuple[int, int]):  # noqa: ANN202 - num
     import numpy as np
 
     from ..core.errors import ImageReadError
-    from ..core.range_io import load_array
+    from ..core.io.range_io import load_array
 
     arr = np.asarray(load_array(path), dtype=np.float32)
     if arr.ndim != 2:
@@ -61,7 +61,7 @@ def _read_probability(path: Path, shape: tuple[int, int]):  # noqa: ANN202 - num
 def run(args: argparse.Namespace) -> int:
     """Pair predictions with ground truth by name, compute the metrics, print JSON."""
     from ..core.errors import MaskError
-    from ..core.mask_io import read_mask
+    from ..core.io.mask_io import read_mask
     from ..core.metrics import evaluate_masks, ods_ois
     from ..core.training.data import list_images_as_masks
     from .cmd_predict import PROBABILITY_DIR
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                               for k, v in metrics.items()}
     prob_dir = args.pred_dir / PROBABILITY_DIR
     if prob_dir.is_dir():
-        from ..core.range_io import list_images
+        from ..core.io.range_io import list_images
 
         probs = {p.stem: p for p in list_images(prob_dir)}
         lacking = [n for n in names if n not in probs]

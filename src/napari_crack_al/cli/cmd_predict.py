@@ -61,7 +61,7 @@ def write_probability(path: Path, probability) -> Path:  # noqa: ANN001 - numpy 
     import numpy as np
     import tifffile
 
-    from ..core.atomic import atomic_write_bytes
+    from ..core.io.atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     tifffile.imwrite(buf, np.asarray(probability, dtype=np.float32), photometric="minisblack",
@@ -94,7 +94,7 @@ def _output_folder(args: argparse.Namespace, paths: list[Path]) -> Path:
 
 
 def _image_paths(folder: Path) -> list[Path]:
-    from ..core.range_io import list_images
+    from ..core.io.range_io import list_images
 
     paths = list_images(folder)
     if not paths:
@@ -108,8 +108,8 @@ def run_builtin(args: argparse.Namespace) -> int:
     """Masks of the training-free detector for every image of IMAGES."""
     from ..core.detector import detect_cracks
     from ..core.errors import InputError
-    from ..core.mask_io import write_mask
-    from ..core.range_io import read_range_image
+    from ..core.io.mask_io import write_mask
+    from ..core.io.range_io import read_range_image
     from .progress import ProgressBar
 
     if args.threshold is not None:
@@ -145,10 +145,10 @@ def run(args: argparse.Namespace) -> int:
         return run_builtin(args)
     from ..core.device import configure_threads, describe_device, select_device
     from ..core.inference import ImagePrediction, iter_predict_images
-    from ..core.mask_io import write_mask
+    from ..core.io.mask_io import write_mask
     from ..core.export.exported_model import load_any_model
     from ..core.normalize import normalize_for_model
-    from ..core.range_io import read_range_image
+    from ..core.io.range_io import read_range_image
     from .progress import ProgressBar
 
     configure_threads(0)

@@ -1,7 +1,7 @@
 """Robust normalisation of range images: ONE normalisation, for the model and the display.
 
 Statistics are computed over *valid* pixels only (see
-:class:`~napari_crack_al.core.range_io.RangeImage`), with a median centre and a
+:class:`~napari_crack_al.core.io.range_io.RangeImage`), with a median centre and a
 MAD-based scale (IQR, then standard deviation as fall-backs), so a few spikes or
 dropouts do not change the result. The transverse profile of the road
 (cross-slope and rutting) can be removed first by subtracting a per-column or
@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from .errors import ConfigError
-from .range_io import RangeImage
+from .io.range_io import RangeImage
 
 __all__ = [
     "PROFILE_AXES",

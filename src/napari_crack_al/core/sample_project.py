@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from .io.atomic import atomic_write_bytes
 from .errors import ConfigError, ProjectError
-from .mask_io import write_mask
+from .io.mask_io import write_mask
 from .synthetic import SyntheticConfig, generate_range_image
 
 __all__ = ["IMAGES_DIR", "GROUND_TRUTH_DIR", "sample_name", "write_png16", "write_sample_images"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.normalize import display_contrast_limits, normalize_for_model
-from ..core.range_io import RangeImage
+from ..core.io.range_io import RangeImage
 
 __all__ = [
     "labels_layer_name",

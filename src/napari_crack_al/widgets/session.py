@@ -32,7 +32,7 @@ from ..core.errors import ConfigError, InputError, ProjectError
 from ..core.normalize import DEFAULT_PROFILE, NORMALIZATION_META, PROFILE_MODES
 from ..core.project import DraftBase, ImageStatus, Project
 from .mask_state import follow_state
-from ..core.range_io import read_range_image
+from ..core.io.range_io import read_range_image
 from . import notify
 from .display import (DEFAULT_BRUSH_SIZE, MASK_COLORMAP, MASK_SOURCE_WORDS, OVERLAY_NAME, display_image,
                       labels_layer_name)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from napari.layers import Image, Labels
 
     from ..core.project import Project
-    from ..core.range_io import RangeImage
+    from ..core.io.range_io import RangeImage
 
 __all__ = ["SessionLayersMixin"]
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ..atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
 
 __all__ = [
     "EncoderPool",

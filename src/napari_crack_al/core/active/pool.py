@@ -43,7 +43,7 @@ COLD_START_VERSION = "cold-start"
 def load_images(project: Any, names: Sequence[str], *, masks: dict[str, np.ndarray] | None = None,
                 profile: str = "none") -> Iterator[tuple[str, Any]]:
     """Read and normalise project images lazily: ``(name, TrainingImage or InputError)``."""
-    from ..range_io import read_range_image
+    from ..io.range_io import read_range_image
     from ..training.data import from_range_image
 
     for name in names:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
 
 __all__ = ["PROBABILITY_DIR", "probability_path", "write_probability", "read_probability"]
 

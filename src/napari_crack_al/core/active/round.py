@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import fsync_dir
+from ..io.atomic import fsync_dir
 from ..errors import InputError
 from ..normalize import NORMALIZATION_META
 from ..events import CancelToken, CheckpointEvent, MessageEvent, Outcome, ProgressEvent

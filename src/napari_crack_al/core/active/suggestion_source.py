@@ -117,7 +117,7 @@ def iter_choose_source(project: Any, model: Any, validation: Sequence[Any], thre
     """
     from ..detector import detect_cracks, stored_calibration
     from ..inference import predict_image
-    from ..range_io import read_range_image
+    from ..io.range_io import read_range_image
 
     tuned = stored_calibration(project)
     use_detector = tuned is not None and tuned.useful
@@ -159,7 +159,7 @@ def iter_apply_source(project: Any, choice: SourceChoice, version: str, *,
     """
     from ..detector import BUILTIN_VERSION, detect_cracks, stored_calibration
     from ..project import ImageStatus
-    from ..range_io import read_range_image
+    from ..io.range_io import read_range_image
     from ..errors import InputError
 
     if choice.source == "model":

@@ -100,7 +100,7 @@ def iter_builtin_suggestions(project: Any, names: Sequence[str] | None = None, *
         The images that got a suggestion.
     """
     from ..active.probability import write_probability
-    from ..range_io import read_range_image
+    from ..io.range_io import read_range_image
 
     import numpy as np
 
@@ -172,7 +172,7 @@ def iter_tune_detector(project: Any, names: Sequence[str] | None = None, *,
     DetectorCalibration or None
         None when the accepted images hold no crack (nothing is changed then) or cancelled.
     """
-    from ..range_io import read_range_image
+    from ..io.range_io import read_range_image
 
     chosen = tuning_samples(project, max_images)
     tally = CalibrationTally()

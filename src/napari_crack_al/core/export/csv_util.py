@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
 from ..errors import ExportError, InputError
 
 __all__ = ["FLOAT_DIGITS", "FORMULA_STARTS", "neutralise", "format_cell", "csv_text", "write_csv",

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from ..sniff import describe_content, read_head
+from ..io.sniff import describe_content, read_head
 from .model_export import (
     EXPORT_SCHEMA,
     METADATA_NAME,

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import probe_writable
+from ..io.atomic import probe_writable
 from ..errors import ConfigError, ExportError, InputError
 from ..events import Outcome, ProgressEvent
-from ..mask_io import write_mask
+from ..io.mask_io import write_mask
 from .csv_util import write_csv
 from .measurements import (
     ORIENTATIONS,

@@ -40,7 +40,7 @@ Definitions (see ``docs/export.md`` for the tolerances measured on test shapes):
 
 This module labels the cracks, measures their regions (holes, orientation) and sums them
 per image; the skeleton, the distances and the graph analysis are in
-:mod:`napari_crack_al.core.skeleton_graph` (shared with the editing tools), the result
+:mod:`napari_crack_al.core.skeleton.graph` (shared with the editing tools), the result
 types in :mod:`.crack_types` (re-exported here).
 """
 
@@ -55,7 +55,7 @@ from scipy import ndimage as ndi
 
 from ..errors import ConfigError, MaskError
 from .crack_types import ORIENTATIONS, CrackMeasurement, ImageCrackSummary
-from ..skeleton_graph import analyse_skeleton, prepare_skeleton
+from ..skeleton.graph import analyse_skeleton, prepare_skeleton
 
 __all__ = [
     "ORIENTATIONS",

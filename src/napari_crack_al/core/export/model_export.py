@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..atomic import atomic_path, atomic_write_bytes
+from ..io.atomic import atomic_path, atomic_write_bytes
 from ..calibration import model_threshold
 from ..errors import ExportError
 

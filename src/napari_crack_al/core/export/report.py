@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
 from ..errors import ExportError
 from .report_blocks import Block, Report
 from .report_render import render_html, render_markdown

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 from ..errors import CheckpointError, ConfigError
 from .config import LEGACY_DECODER, ModelConfig
 from .segmenter import CrackSegmenter, build_model

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..sniff import describe_content, read_head
+from ..io.sniff import describe_content, read_head
 
 __all__ = ["safe_torch_load"]
 

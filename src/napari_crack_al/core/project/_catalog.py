@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ImageReadError, ProjectError
-from ..mask_io import read_mask
+from ..io.mask_io import read_mask
 from ._files import image_shape
 from .records import ImageRecord, ImageStatus, UnknownImageError, safe_component
 
@@ -60,7 +60,7 @@ class CatalogMixin:
 
     # ------------------------------------------------------------------ lookups
     def _list_images(self) -> list[Path]:
-        from ..range_io import list_images
+        from ..io.range_io import list_images
 
         try:
             return list_images(self.images_dir)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import fsync_dir, probe_writable
+from ..io.atomic import fsync_dir, probe_writable
 from ..errors import ProjectError
 from . import schema
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import MaskError
-from ..mask_io import read_mask, write_mask
+from ..io.mask_io import read_mask, write_mask
 from ._catalog import MASK_SUFFIX
 from .records import safe_component
 

@@ -88,7 +88,7 @@ def image_shape(path: Path) -> tuple[int, int]:
     ImageReadError
         The file is missing, empty or unreadable.
     """
-    from ..range_io import check_file, read_image_array
+    from ..io.range_io import check_file, read_image_array
 
     path, head = check_file(path)
     suffix = path.suffix.lower()

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import fsync_dir
+from ..io.atomic import fsync_dir
 from ..errors import InputError, MaskError, ProjectError
-from ..mask_io import write_mask
+from ..io.mask_io import write_mask
 from . import _database
 from ._catalog import MASK_SUFFIX, CatalogMixin
 from ._drafts import DraftBase, DraftsMixin

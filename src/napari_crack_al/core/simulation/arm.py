@@ -202,7 +202,7 @@ class _Annotator:
         With ``tune_detector`` (no model yet), the detector is tuned on the accepted masks
         after each accept and the rest of the batch re-suggested, as the plugin does.
         """
-        from ..mask_io import read_mask
+        from ..io.mask_io import read_mask
 
         project = self.project
         fix = crack = 0

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
 from ..errors import ExportError, InputError
 from ..export.csv_util import read_csv, write_csv
 

@@ -25,7 +25,7 @@ def pair_folders(images_dir: str | Path, masks_dir: str | Path) -> list[Pair]:
         (the message names them).
     """
     from ..errors import ImageReadError
-    from ..range_io import list_images
+    from ..io.range_io import list_images
     from ..training.data import check_mask_folder, list_images_as_masks, pair_by_stem
 
     check_mask_folder(images_dir, masks_dir)

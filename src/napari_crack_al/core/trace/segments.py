@@ -1,7 +1,7 @@
 """Crack segments of a mask: the pieces between junctions, for one-click removal.
 
 A crack mask is split into *segments*, those of the skeleton graph that also serves the
-measurements (:mod:`napari_crack_al.core.skeleton_graph`): the skeleton between branch
+measurements (:mod:`napari_crack_al.core.skeleton.graph`): the skeleton between branch
 points, short side branches (thinning artefacts) left out, and every crack pixel in the
 segment of its nearest skeleton pixel, so a segment carries the crack's width with it. :func:`segment_at`
 picks the segment (or, with ``whole=True``, the connected crack) under a click; only
@@ -32,7 +32,7 @@ def crack_segments(mask: np.ndarray) -> np.ndarray:
     """Label every crack pixel with its segment (0 = background).
 
     The segments of the skeleton graph the measurements use
-    (:func:`~napari_crack_al.core.skeleton_graph.label_segments`): pieces of the skeleton
+    (:func:`~napari_crack_al.core.skeleton.graph.label_segments`): pieces of the skeleton
     between branch points, short side branches left out, each crack pixel with the
     segment of its nearest segment pixel.
 
@@ -46,7 +46,7 @@ def crack_segments(mask: np.ndarray) -> np.ndarray:
     ndarray
         int32 (H, W) segment labels 1..n; a crack without a branch point is one segment.
     """
-    from ..skeleton_graph import label_segments
+    from ..skeleton.graph import label_segments
 
     return label_segments(np.asarray(mask, dtype=bool))
 

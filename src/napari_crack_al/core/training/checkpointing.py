@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import probe_writable
+from ..io.atomic import probe_writable
 from ..calibration import DEFAULT_THRESHOLD
 from ..errors import CheckpointError
 from .data import TrainingImage

@@ -4,7 +4,7 @@ A :class:`TrainingImage` holds the *normalised* image (``normalize_for_model``),
 its validity mask and, for labelled images, the crack mask. Images of any size
 (and of different sizes) are used through random crops; images smaller than the
 crop are padded with *ignore*. Colour photographs become one channel through
-:func:`~napari_crack_al.core.range_io.read_range_image`.
+:func:`~napari_crack_al.core.io.range_io.read_range_image`.
 
 numpy only (no torch): the trainer turns the arrays into tensors.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageReadError, InputError, MaskError
-from ..mask_io import read_mask
+from ..io.mask_io import read_mask
 from ..normalize import normalize_for_model
-from ..range_io import RangeImage, list_images, read_range_image
+from ..io.range_io import RangeImage, list_images, read_range_image
 from .augment import make_target, weak_augment
 
 __all__ = [

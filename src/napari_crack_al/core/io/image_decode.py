@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError, InputError
+from ..errors import ImageReadError, InputError
 
 __all__ = ["SUPPORTED_IMAGE_SUFFIXES", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_BYTES", "check_file",
            "load_array"]

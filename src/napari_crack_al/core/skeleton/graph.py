@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.sparse import coo_matrix
 
-from .skeleton_input import SkeletonInput, prepare_skeleton
+from .inputs import SkeletonInput, prepare_skeleton
 from scipy.sparse.csgraph import connected_components
 
 __all__ = ["SkeletonStats", "SkeletonInput", "analyse_skeleton", "label_segments", "prepare_skeleton"]

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ImageReadError
+from ..errors import ImageReadError
 from .image_decode import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
@@ -118,7 +118,7 @@ def to_gray(arr: np.ndarray, color: ColorMode = "luminance") -> np.ndarray:
         (H, W); float32 when channels were combined.
     """
     if color not in COLOR_MODES:
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError(f"color must be one of {', '.join(COLOR_MODES)}; got {color!r}")
     if arr.ndim == 2:

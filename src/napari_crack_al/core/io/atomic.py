@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_path", "fsync_dir", "TMP_NAME_CHARS"]
 

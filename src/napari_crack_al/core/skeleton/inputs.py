@@ -2,7 +2,7 @@
 
 :func:`prepare_skeleton` crops a labelled mask to its cracks with a one-pixel background
 margin, computes each crack pixel's distance to the background and Lee's skeleton; the
-result feeds :func:`~napari_crack_al.core.skeleton_graph.analyse_skeleton`.
+result feeds :func:`~napari_crack_al.core.skeleton.graph.analyse_skeleton`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A mask in memory is a ``bool (H, W)`` array (True = crack). On disk it is a 0/255
 8-bit PNG by default (TIFF optional, or 0/1 values), always written atomically
-(temporary file, fsync, rename) through :mod:`napari_crack_al.core.atomic`.
+(temporary file, fsync, rename) through :mod:`napari_crack_al.core.io.atomic`.
 
 Reading accepts 0/1, 0/255 and label images (any value > 0 is crack), palette
 PNGs (index > 0 is crack) and RGB/RGBA masks (any colour channel > 0 is crack;
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
-from .errors import ConfigError, MaskError
+from ..errors import ConfigError, MaskError
 from .range_io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_array
 
 __all__ = ["MASK_FORMATS", "MASK_SUFFIXES", "read_mask", "write_mask", "write_label_image", "to_bool_mask"]
