@@ -223,7 +223,7 @@ def test_config_errors_list_valid_options():
         ModelConfig.from_dict({"encoder": "resnet18", "depth": 3})
     with pytest.raises(ConfigError, match="valid depths: 18, 34, 50, 101"):
         ResNetEncoder(depth=20)
-    with pytest.raises(ConfigError, match="valid decoders: unet, deeplabv3plus, deeplabv3plus_unet"):
+    with pytest.raises(ConfigError, match="decoder must be one of unet, deeplabv3plus, deeplabv3plus_unet"):
         ModelConfig(decoder="fpn")
     with pytest.raises(ConfigError, match="refine_channels must be 2 integers"):
         ModelConfig(refine_channels=(16,))

@@ -46,7 +46,7 @@ class Problems:
         options = tuple(options)
         v = getattr(self.obj, name)
         if v not in options:
-            self.add(f"{name} must be one of {', '.join(options)} (got {v!r})")
+            self.add(f"{name} must be one of {', '.join(map(str, options))} (got {v!r})")
 
     def integer(self, name: str, low: int, high: int | None = None, *,
                 none_ok: bool = False) -> None:
@@ -69,6 +69,42 @@ class Problems:
         if not ok:
             lb, hb = ("(" if low_open else "["), (")" if high_open else "]")
             self.add(f"{name} must be a number in {lb}{low}, {high}{hb} (got {v!r})")
+
+    def integers(self, name: str, low: int, high: int | None = None, *, count: int | None = None,
+                 none_ok: bool = False) -> tuple[int, ...] | None:
+        """``name`` must be a non-empty sequence of integers in ``[low, high]``.
+
+        With ``count``, exactly that many. Returns the values as a tuple (to store back on
+        a frozen dataclass), or None when they are not valid (or None with ``none_ok``).
+        """
+        v = getattr(self.obj, name)
+        if v is None and none_ok:
+            return None
+        values = tuple(v) if isinstance(v, (list, tuple)) else ()
+        if (not values or (count is not None and len(values) != count)
+                or any(not is_int(x) or x < low or (high is not None and x > high)
+                       for x in values)):
+            many = "a non-empty sequence of" if count is None else str(count)
+            span = f">= {low}" if high is None else f"in [{low}, {high}]"
+            alt = "None or " if none_ok else ""
+            self.add(f"{name} must be {alt}{many} integers {span} (got {v!r})")
+            return None
+        return values
+
+    def numbers(self, name: str, low: float, *, low_open: bool = False
+                ) -> tuple[float, ...] | None:
+        """``name`` must be a non-empty sequence of finite numbers above ``low``.
+
+        Returns them as a tuple of float, or None when they are not valid.
+        """
+        v = getattr(self.obj, name)
+        values = tuple(v) if isinstance(v, (list, tuple)) else ()
+        if not values or any(not is_number(x) or (x <= low if low_open else x < low)
+                             for x in values):
+            bound = f"> {low}" if low_open else f">= {low}"
+            self.add(f"{name} must be a non-empty sequence of numbers {bound} (got {v!r})")
+            return None
+        return tuple(float(x) for x in values)
 
     def boolean(self, *names: str) -> None:
         """Each of ``names`` must be True or False."""

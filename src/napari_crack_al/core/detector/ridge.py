@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..checks import Problems
 from ..config_io import ConfigIO
-from ..errors import ConfigError
 from ..normalize import robust_stats
 
 __all__ = ["DetectorConfig", "Detection", "flatten_background", "ridge_response",
@@ -76,27 +76,17 @@ class DetectorConfig(ConfigIO):
     max_side: int = 4096
 
     def __post_init__(self) -> None:
-        sig = tuple(self.sigmas) if isinstance(self.sigmas, (list, tuple)) else ()
-        if not sig or any(isinstance(s, bool) or not isinstance(s, (int, float)) or s <= 0
-                          for s in sig):
-            raise ConfigError(f"sigmas must be positive numbers, got {self.sigmas!r}")
-        object.__setattr__(self, "sigmas", tuple(float(s) for s in sig))
-        problems = []
+        check = Problems(self)
+        sigmas = check.numbers("sigmas", 0.0, low_open=True)
         for name in ("background_sigma", "high", "low", "min_elongation"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                problems.append(f"{name} must be a positive number (got {v!r})")
-        if isinstance(self.darker, bool) or not isinstance(self.darker, (int, float)) \
-                or self.darker < 0:
-            problems.append(f"darker must be a number >= 0 (got {self.darker!r})")
-        for name, lo in (("min_length", 1), ("max_side", 64)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                problems.append(f"{name} must be an integer >= {lo} (got {v!r})")
-        if not problems and self.low > self.high:
-            problems.append(f"low ({self.low}) must not exceed high ({self.high})")
-        if problems:
-            raise ConfigError("invalid DetectorConfig: " + "; ".join(problems))
+            check.number(name, 0.0, low_open=True)
+        check.number("darker", 0.0)
+        check.integer("min_length", 1)
+        check.integer("max_side", 64)
+        if not check.messages and self.low > self.high:
+            check.add(f"low ({self.low}) must not exceed high ({self.high})")
+        check.raise_if_any("DetectorConfig")
+        object.__setattr__(self, "sigmas", sigmas)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks import Problems
 from ..config_io import ConfigIO
 from ..errors import ConfigError
 
@@ -51,22 +52,6 @@ MAX_CHANNELS = 4096
 #: Largest input channel count and class count.
 MAX_IN_CHANNELS = 16
 MAX_CLASSES = 256
-
-
-def _check_widths(name: str, value: Any, count: int) -> tuple[int, ...]:
-    widths = tuple(value) if isinstance(value, (list, tuple)) else None
-    if widths is None or len(widths) != count or any(
-            isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_CHANNELS
-            for w in widths):
-        raise ConfigError(f"{name} must be {count} integers in [1, {MAX_CHANNELS}], "
-                          f"got {value!r}")
-    return widths
-
-
-def _check_int(name: str, value: Any, minimum: int, maximum: int = MAX_CHANNELS) -> None:
-    if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
-            or value > maximum):
-        raise ConfigError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -127,46 +112,22 @@ class ModelConfig(ConfigIO):
     ridge_prior: bool = False
 
     def __post_init__(self) -> None:
-        if self.encoder not in ENCODERS:
-            raise ConfigError(
-                f"unknown encoder {self.encoder!r}; valid encoders: {', '.join(ENCODERS)}"
-            )
-        if self.decoder not in DECODERS:
-            raise ConfigError(
-                f"unknown decoder {self.decoder!r}; valid decoders: {', '.join(DECODERS)}"
-            )
-        object.__setattr__(self, "refine_channels",
-                           _check_widths("refine_channels", self.refine_channels, 2))
-        object.__setattr__(self, "unet_channels",
-                           _check_widths("unet_channels", self.unet_channels, 5))
-        if self.output_stride not in OUTPUT_STRIDES:
-            raise ConfigError(
-                f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, "
-                f"got {self.output_stride!r}"
-            )
-        _check_int("in_channels", self.in_channels, 1, MAX_IN_CHANNELS)
-        _check_int("num_classes", self.num_classes, 2, MAX_CLASSES)
-        _check_int("decoder_channels", self.decoder_channels, 1)
-        _check_int("low_level_channels", self.low_level_channels, 1)
-        _check_int("rep_dim", self.rep_dim, 1)
-        if not isinstance(self.ridge_prior, bool):
-            raise ConfigError(f"ridge_prior must be True or False, got {self.ridge_prior!r}")
-        if not isinstance(self.aux_head, bool):
-            raise ConfigError(f"aux_head must be True or False, got {self.aux_head!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not (
-            0.0 <= float(self.dropout) < 1.0
-        ):
-            raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
-        if self.multi_grid is not None:
-            grid = tuple(self.multi_grid) if isinstance(self.multi_grid, (list, tuple)) else None
-            if not grid or any(
-                isinstance(g, bool) or not isinstance(g, int) or g < 1 for g in grid
-            ):
-                raise ConfigError(
-                    f"multi_grid must be None or a non-empty sequence of integers >= 1 "
-                    f"(e.g. [1, 2, 4]), got {self.multi_grid!r}"
-                )
-            object.__setattr__(self, "multi_grid", grid)
+        check = Problems(self)
+        check.choice("encoder", ENCODERS)
+        check.choice("decoder", DECODERS)
+        check.choice("output_stride", OUTPUT_STRIDES)
+        check.integer("in_channels", 1, MAX_IN_CHANNELS)
+        check.integer("num_classes", 2, MAX_CLASSES)
+        for name in ("decoder_channels", "low_level_channels", "rep_dim"):
+            check.integer(name, 1, MAX_CHANNELS)
+        check.boolean("ridge_prior", "aux_head")
+        check.number("dropout", 0.0, 1.0, high_open=True)
+        widths = {"refine_channels": check.integers("refine_channels", 1, MAX_CHANNELS, count=2),
+                  "unet_channels": check.integers("unet_channels", 1, MAX_CHANNELS, count=5),
+                  "multi_grid": check.integers("multi_grid", 1, none_ok=True)}
+        check.raise_if_any("ModelConfig")
+        for name, value in widths.items():
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)
@@ -201,9 +162,11 @@ class Preset:
             raise ConfigError(
                 f"preset model must be a ModelConfig, got {type(self.model).__name__}"
             )
-        _check_int("crop_size", self.crop_size, 32)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("iterations", self.iterations, 1, 10**9)
+        check = Problems(self)
+        check.integer("crop_size", 32, MAX_CHANNELS)
+        check.integer("batch_size", 1, MAX_CHANNELS)
+        check.integer("iterations", 1, 10**9)
+        check.raise_if_any("Preset")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the preset as JSON-able primitives."""

@@ -46,6 +46,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from napari_crack_al.core.checks import Problems, is_int
 from napari_crack_al.core.config_io import ConfigIO
 from napari_crack_al.core.errors import ConfigError
 from napari_crack_al.core.training.contrastive_memory import ContrastiveMemory
@@ -112,32 +113,20 @@ class ContrastiveConfig(ConfigIO):
     label_mode: str = "max"
 
     def __post_init__(self) -> None:
-        problems = []
-        if not self.temperature > 0:
-            problems.append(f"temperature must be > 0 (got {self.temperature})")
+        check = Problems(self)
+        check.number("temperature", 0.0, low_open=True)
         for name in ("num_anchors", "num_negatives", "memory_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                problems.append(f"{name} must be an integer >= 1 (got {v!r})")
-        if not (isinstance(self.low_rank, int) and isinstance(self.high_rank, int)) or not (
-            1 <= self.low_rank < self.high_rank
-        ):
-            problems.append(
-                f"ranks must satisfy 1 <= low_rank < high_rank (got {self.low_rank}, "
-                f"{self.high_rank}); for 2 classes use low_rank=1, high_rank=2"
-            )
-        if not (0.0 <= self.anchor_threshold < 1.0):
-            problems.append(f"anchor_threshold must be in [0, 1) (got {self.anchor_threshold})")
-        if not (0.0 < self.alpha_start <= 50.0):
-            problems.append(f"alpha_start must be in (0, 50] percent (got {self.alpha_start})")
-        lnr = self.labelled_negative_rank
-        if lnr is not None and (not isinstance(lnr, int) or lnr < 1):
-            problems.append(f"labelled_negative_rank must be None or an integer >= 1 (got {lnr!r})")
-        if self.label_mode not in LABEL_MODES:
-            problems.append(f"label_mode must be one of {', '.join(LABEL_MODES)} "
-                            f"(got {self.label_mode!r})")
-        if problems:
-            raise ConfigError("invalid ContrastiveConfig: " + "; ".join(problems))
+            check.integer(name, 1)
+        check.integer("low_rank", 1)
+        check.integer("high_rank", 2)
+        if is_int(self.low_rank) and is_int(self.high_rank) and self.low_rank >= self.high_rank:
+            check.add(f"ranks must satisfy 1 <= low_rank < high_rank (got {self.low_rank}, "
+                      f"{self.high_rank}); for 2 classes use low_rank=1, high_rank=2")
+        check.number("anchor_threshold", 0.0, 1.0, high_open=True)
+        check.number("alpha_start", 0.0, 50.0, low_open=True)
+        check.integer("labelled_negative_rank", 1, none_ok=True)
+        check.choice("label_mode", LABEL_MODES)
+        check.raise_if_any("ContrastiveConfig")
 
     @property
     def labelled_rank(self) -> int:
