@@ -333,10 +333,7 @@ def iter_score_images(model: Any, images: Iterable[Any], *, student: Any = None,
     ImageScores
         After each image.
     """
-    # torch is imported here, at the first next(), before any check (the helpers import again)
-    from ..inference import Prediction, iter_predict_image  # noqa: F401
     from .embeddings import EncoderPool
-    from .mc_dropout import mc_dropout_mutual_information  # noqa: F401
 
     cfg = config if config is not None else ScoreConfig()
     if isinstance(mc_passes, bool) or not isinstance(mc_passes, int) or mc_passes < 0 \

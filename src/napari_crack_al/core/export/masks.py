@@ -14,25 +14,27 @@ file is written atomically.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io.atomic import probe_writable
 from ..errors import ConfigError, ExportError, InputError
 from ..events import Outcome, ProgressEvent
 from ..io.mask_io import write_mask
-from .csv_util import write_csv
-from .measurements import (
-    ORIENTATIONS,
-    CrackMeasurement,
-    ImageCrackSummary,
-    check_pixel_size,
-    measure_cracks,
-    summarize_image,
+from .measurements import check_pixel_size, measure_cracks, summarize_image
+from .tables import (
+    MANIFEST_COLUMNS,
+    MANIFEST_NAME,
+    MEASUREMENT_COLUMNS,
+    MEASUREMENTS_NAME,
+    SUMMARY_COLUMNS,
+    SUMMARY_NAME,
+    measurement_rows,
+    summary_row,
+    write_tables,
 )
+from .targets import named_paths, prepare_folder, refuse_project_folders, safe_target
 
 __all__ = [
     "MANIFEST_NAME",
@@ -54,26 +56,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.csv"
-MEASUREMENTS_NAME = "measurements.csv"
-SUMMARY_NAME = "measurements_summary.csv"
 EXPORT_FORMATS = ("png", "tif")
 EXPORT_VALUES = (255, 1)
 EXPORT_INCLUDE = ("annotated", "annotated+suggested")
-
-MANIFEST_COLUMNS = ("image", "mask", "source", "status", "suggestion_model_version",
-                    "edit_fraction", "annotation_seconds", "height", "width", "crack_pixels")
-MEASUREMENT_COLUMNS = ("image", "source", "crack", "area_px", "length_px", "mean_width_px",
-                       "max_width_px", "n_segments", "n_branch_points", "n_cycles", "orientation",
-                       "angle_deg", "bbox_min_row", "bbox_min_col", "bbox_max_row", "bbox_max_col",
-                       "area_mm2", "length_mm", "mean_width_mm", "max_width_mm")
-SUMMARY_COLUMNS = ("image", "source", "height", "width", "n_cracks", "total_area_px",
-                   "crack_area_fraction", "total_length_px", "mean_width_px", "max_width_px",
-                   *(f"n_{o}" for o in ORIENTATIONS),
-                   "pixel_size_mm", "total_length_mm", "mean_width_mm", "max_width_mm")
-
-_MAX_NAMED = 10
-
 
 @dataclass(frozen=True)
 class MaskExportConfig:
@@ -191,67 +176,6 @@ def _version_of(project: Any, item: _Item) -> str | None:
     return rec.suggestion_model_version
 
 
-def _named(paths: Sequence[Path], root: Path) -> str:
-    shown = [p.name if p.parent == root else str(p) for p in paths[:_MAX_NAMED]]
-    more = f" and {len(paths) - _MAX_NAMED} more" if len(paths) > _MAX_NAMED else ""
-    return ", ".join(shown) + more
-
-
-def _safe_target(out_dir: Path, resolved_out: Path, filename: str) -> Path:
-    """``out_dir / filename``, refusing names that would put the file anywhere else."""
-    bad = (not filename or filename in (".", "..") or "/" in filename or "\\" in filename
-           or "\0" in filename or os.path.isabs(filename) or (os.altsep and os.altsep in filename))
-    target = out_dir / filename
-    if not bad:
-        try:
-            bad = target.resolve().parent != resolved_out
-        except (OSError, RuntimeError):  # symlink loops and the like
-            bad = True
-    if bad:
-        raise ExportError(out_dir, f"refusing to write {filename!r}: the file would not be inside "
-                                   "the output folder (image names must be plain file names)")
-    return target
-
-
-def _refuse_project_folders(project: Any, out_dir: Path) -> None:
-    """Refuse an output folder that is the project's image or mask folder or in its store.
-
-    Exported files there would become new "images" on the next refresh, or replace the
-    annotator's accepted masks.
-    """
-    resolved = out_dir.resolve()
-    for attr, what in (("images_dir", "image folder"), ("annotations_dir", "mask folder"),
-                       ("state_dir", "internal store")):
-        folder = getattr(project, attr, None)
-        if folder is None:
-            continue
-        folder = Path(folder).resolve()
-        if resolved == folder or folder in resolved.parents:
-            raise ExportError(out_dir, f"is inside the project's {what} ({folder}); choose an "
-                                       "output folder outside it")
-
-
-def _prepare_folder(out_dir: Path) -> Path:
-    """Create ``out_dir`` when missing and check that files can be created in it."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ExportError(out_dir, "is a file, not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except PermissionError as exc:
-        raise ExportError(out_dir, "cannot create the output folder (permission denied)") from exc
-    except OSError as exc:
-        raise ExportError(out_dir,
-                          f"cannot create the output folder ({exc.strerror or exc})") from exc
-    try:
-        probe_writable(out_dir)
-    except PermissionError as exc:
-        raise ExportError(out_dir, "output folder is not writable (permission denied)") from exc
-    except OSError as exc:
-        raise ExportError(out_dir,
-                          f"output folder is not writable ({exc.strerror or exc})") from exc
-    return out_dir.resolve()
-
-
 def _plan(project: Any, out_dir: Path, resolved_out: Path, config: MaskExportConfig) -> list[_Item]:
     items: list[_Item] = []
     missing: list[Path] = []
@@ -260,7 +184,7 @@ def _plan(project: Any, out_dir: Path, resolved_out: Path, config: MaskExportCon
         if status not in ("annotated", "suggested", "new"):
             continue
         # the target is checked first: a name escaping the output folder is an export error
-        target = _safe_target(out_dir, resolved_out, f"{rec.name}{config.suffix}")
+        target = safe_target(out_dir, resolved_out, f"{rec.name}{config.suffix}")
         if status == "annotated":
             source, src = "annotation", project.annotation_path(rec.name, check=False)
         elif config.include == "annotated+suggested" and project.has_draft(rec.name):
@@ -274,7 +198,7 @@ def _plan(project: Any, out_dir: Path, resolved_out: Path, config: MaskExportCon
         items.append(_Item(rec, source, src, target))
     if missing:
         raise ExportError(missing[0], f"{len(missing)} mask file(s) of the project are missing: "
-                                      f"{_named(missing, project.root)}; nothing was exported")
+                                      f"{named_paths(missing, project.root)}; nothing was exported")
     seen: dict[str, Path] = {}
     for item in items:  # names differing only in case would overwrite each other on some systems
         key = item.target.name.lower()
@@ -284,36 +208,6 @@ def _plan(project: Any, out_dir: Path, resolved_out: Path, config: MaskExportCon
                                        "systems")
         seen[key] = item.target
     return items
-
-
-def measurement_rows(image: str, source: str,
-                     cracks: Sequence[CrackMeasurement]) -> list[dict[str, Any]]:
-    """Rows of ``measurements.csv`` for the cracks of one image."""
-    rows = []
-    for m in cracks:
-        row: dict[str, Any] = {"image": image, "source": source, "crack": m.label}
-        for col in MEASUREMENT_COLUMNS[3:]:
-            if col.startswith("bbox_"):
-                continue
-            row[col] = getattr(m, col)
-        row.update(bbox_min_row=m.bbox[0], bbox_min_col=m.bbox[1], bbox_max_row=m.bbox[2],
-                   bbox_max_col=m.bbox[3])
-        rows.append(row)
-    return rows
-
-
-def summary_row(image: str, source: str, shape: tuple[int, int], summary: ImageCrackSummary,
-                pixel_size_mm: float | None) -> dict[str, Any]:
-    """The row of ``measurements_summary.csv`` for one image."""
-    row = {"image": image, "source": source, "height": shape[0], "width": shape[1],
-           "n_cracks": summary.n_cracks, "total_area_px": summary.total_area_px,
-           "crack_area_fraction": summary.crack_area_fraction,
-           "total_length_px": summary.total_length_px,
-           "mean_width_px": summary.mean_width_px, "max_width_px": summary.max_width_px,
-           "pixel_size_mm": pixel_size_mm, "total_length_mm": summary.total_length_mm,
-           "mean_width_mm": summary.mean_width_mm, "max_width_mm": summary.max_width_mm}
-    row.update({f"n_{k}": v for k, v in summary.counts.items()})
-    return row
 
 
 def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", values: int = 255,
@@ -333,8 +227,8 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
         pixel_size_mm = project.pixel_size_mm
     if pixel_size_mm is not None:
         pixel_size_mm = check_pixel_size(pixel_size_mm)
-    _refuse_project_folders(project, out_dir)
-    resolved_out = _prepare_folder(out_dir)
+    refuse_project_folders(project, out_dir)
+    resolved_out = prepare_folder(out_dir)
     items = _plan(project, out_dir, resolved_out, config)
     tables, existing = _check_targets(out_dir, resolved_out, items, config, force)
 
@@ -354,7 +248,7 @@ def iter_export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", va
             summary_rows.append(summary)
         yield ProgressEvent(done, total, "masks")
 
-    measurements_path, summary_path = _write_tables(tables, manifest, crack_rows, summary_rows,
+    measurements_path, summary_path = write_tables(tables, manifest, crack_rows, summary_rows,
                                                     config.measure)
     n_sugg = sum(1 for it in items if it.source == "suggestion")
     n_drafts = sum(1 for it in items if it.source == "draft")
@@ -393,10 +287,10 @@ def _check_targets(out_dir: Path, resolved_out: Path, items: Sequence[_Item],
     ExportError
         A target is unsafe, a folder is in the way, or files exist without ``force``.
     """
-    tables = [_safe_target(out_dir, resolved_out, MANIFEST_NAME)]
+    tables = [safe_target(out_dir, resolved_out, MANIFEST_NAME)]
     if config.measure:
-        tables += [_safe_target(out_dir, resolved_out, MEASUREMENTS_NAME),
-                   _safe_target(out_dir, resolved_out, SUMMARY_NAME)]
+        tables += [safe_target(out_dir, resolved_out, MEASUREMENTS_NAME),
+                   safe_target(out_dir, resolved_out, SUMMARY_NAME)]
     targets = [it.target for it in items] + tables
     existing = [t for t in targets if t.exists() or t.is_symlink()]
     folders = [t for t in existing if t.is_dir()]
@@ -405,7 +299,7 @@ def _check_targets(out_dir: Path, resolved_out: Path, items: Sequence[_Item],
                                       "nothing was exported")
     if existing and not force:
         raise ExportError(out_dir, f"would overwrite {len(existing)} existing file(s): "
-                                   f"{_named(existing, out_dir)}; nothing was exported "
+                                   f"{named_paths(existing, out_dir)}; nothing was exported "
                                    "(use force to overwrite)")
     return tables, existing
 
@@ -497,33 +391,6 @@ def _measurement_rows_of(item: _Item, mask: Any, config: MaskExportConfig,
     rows = measurement_rows(rec.filename, item.source, cracks)
     summary = summarize_image(cracks, image_shape=mask.shape, pixel_size_mm=pixel_size_mm)
     return rows, summary_row(rec.filename, item.source, mask.shape, summary, pixel_size_mm)
-
-
-def _write_tables(tables: Sequence[Path], manifest: list[dict[str, Any]],
-                  crack_rows: list[dict[str, Any]], summary_rows: list[dict[str, Any]],
-                  measure: bool) -> tuple[Path | None, Path | None]:
-    """Write ``manifest.csv`` and, when measured, the two measurement tables.
-
-    Parameters
-    ----------
-    tables : sequence of Path
-        The targets from :func:`_check_targets`.
-    manifest, crack_rows, summary_rows : list of dict
-        The rows of the three tables.
-    measure : bool
-        Write the measurement tables.
-
-    Returns
-    -------
-    tuple
-        The measurement and summary table paths (None when not measured).
-    """
-    write_csv(tables[0], manifest, MANIFEST_COLUMNS)
-    measurements_path = summary_path = None
-    if measure:
-        measurements_path = write_csv(tables[1], crack_rows, MEASUREMENT_COLUMNS)
-        summary_path = write_csv(tables[2], summary_rows, SUMMARY_COLUMNS)
-    return measurements_path, summary_path
 
 
 def export_masks(project: Any, out_dir: str | Path, *, fmt: str = "png", values: int = 255,
