@@ -11,8 +11,8 @@ the annotation when an annotated image is edited) whenever the annotator moves
 to another image, closes the project, removes the mask layer or closes the
 viewer, and every ``autosave_seconds`` while painting.
 
-This module holds the session's state (project, current image, saving, annotation
-time); layers are in :mod:`.session_layers`, queue moves in :mod:`.session_queue`, one
+This module holds the session's state (project, current image, loading); saving the
+mask and the annotation time are in :mod:`.session_saving`, layers in :mod:`.session_layers`, queue moves in :mod:`.session_queue`, one
 session per viewer in :mod:`.session_registry` and the look of images and masks in
 :mod:`.display` (public names re-exported here). Uses napari and psygnal, no Qt widgets.
 """
@@ -31,14 +31,13 @@ from psygnal import Signal
 from ..core.errors import ConfigError, InputError, ProjectError
 from ..core.normalize import DEFAULT_PROFILE, NORMALIZATION_META, PROFILE_MODES
 from ..core.project import DraftBase, ImageStatus, Project
-from .mask_state import follow_state
 from ..core.io.range_io import read_range_image
-from . import notify
 from .display import (DEFAULT_BRUSH_SIZE, MASK_COLORMAP, MASK_SOURCE_WORDS, OVERLAY_NAME, display_image,
                       labels_layer_name)
 from .session_first import FirstSuggestionsMixin
 from .session_layers import SessionLayersMixin
 from .session_queue import QueueNavigationMixin
+from .session_saving import SessionSavingMixin
 from .session_registry import register, registered, unwrap_viewer
 from .trace_tools import TraceTool
 
@@ -62,14 +61,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Longest pause (seconds) counted as annotation time; longer pauses count as this much.
-IDLE_CAP_SECONDS = 120.0
-
-
-class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestionsMixin):
+class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersMixin,
+                        FirstSuggestionsMixin):
     """State of the annotation work in one viewer (no Qt widgets).
 
-    Its layers (:class:`~.session_layers.SessionLayersMixin`), queue moves
+    Saving the mask on screen (:class:`~.session_saving.SessionSavingMixin`), its layers
+    (:class:`~.session_layers.SessionLayersMixin`), queue moves
     (:class:`~.session_queue.QueueNavigationMixin`) and the first suggestions of a
     project without a model (:class:`~.session_first.FirstSuggestionsMixin`) are mixed in.
 
@@ -173,47 +170,12 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
             self._trace_tool = TraceTool(self)
         return self._trace_tool
 
-    def mark_edited(self) -> None:
-        """Count an edit made outside napari's brush (an undoable ``data_setitem``)."""
-        self._on_paint()
-
-    @property
-    def loaded_base(self) -> DraftBase | None:
-        """What the mask on screen started from when its image was loaded (or reset)."""
-        return self._loaded_base
-
     @property
     def record(self) -> ImageRecord | None:
         """The record of the current image (read fresh from the project)."""
         if self.project is None or self.current_name is None:
             return None
         return self.project.record(self.current_name)
-
-    def current_mask(self) -> np.ndarray | None:
-        """The mask being edited as bool (True = crack), or None."""
-        if self.labels_layer is None:
-            return None
-        return np.asarray(self.labels_layer.data) > 0
-
-    def touched(self) -> bool:
-        """Whether the annotator edited the current mask since it was loaded (saved or not)."""
-        return self._painted or self.is_dirty()
-
-    def is_dirty(self) -> bool:
-        """Whether the mask differs from what is saved for the current image."""
-        mask = self.current_mask()
-        if mask is None or self._persisted is None:
-            return False
-        return mask.shape != self._persisted.shape or not np.array_equal(mask, self._persisted)
-
-    def annotation_seconds(self, name: str | None = None) -> float:
-        """Annotation time counted for ``name`` (default: current image) since its last accept."""
-        name = self.current_name if name is None else name
-        if name is None:
-            return 0.0
-        if name == self.current_name:
-            self._tick()
-        return self._seconds.get(name, 0.0)
 
     # ------------------------------------------------------------------ project
     def open_project(self, path: str | Path, create: bool = False, *, load: bool = True) -> Project:
@@ -346,36 +308,6 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         project.clear_unreadable(name)  # read after all (repaired, or a passing problem)
         self.image_loaded.emit(name)
 
-    def save_current(self) -> str | None:
-        """Save the edits of the current image.
-
-        An annotated image that was edited is accepted again (its annotation file
-        is rewritten); any other edited image gets a draft.
-
-        Returns
-        -------
-        str or None
-            ``"annotation"``, ``"draft"``, or None when there was nothing to save.
-        """
-        if self.project is None or self.current_name is None or not self.is_dirty():
-            return None
-        name = self.current_name
-        mask = self.current_mask()
-        assert mask is not None
-        if self.project.record(name).status == ImageStatus.ANNOTATED:
-            self.project.accept(name, mask, seconds=self._take_seconds(name), base=self._loaded_base)
-            self._discard_draft(name)
-            what = "annotation"
-            self.queue_changed.emit()
-        else:
-            self.project.save_draft(name, mask, base=self._loaded_base)
-            what = "draft"
-        self._persisted = mask.copy()
-        self.mask_source = what
-        follow_state(self)
-        logger.debug("saved %s of %s", what, name)
-        return what
-
     def counts(self) -> dict[str, int]:
         """Number of images per status (and ``"total"``)."""
         out = {s.value: 0 for s in ImageStatus}
@@ -396,68 +328,6 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
             raise ProjectError(self.project.root if self.project else None, "no image is loaded")
         return self.current_name
 
-    def restart_from_suggestion(self, suggestion: np.ndarray, version: str | None) -> None:
-        """The mask shown was reset to the current suggestion: the draft (and what it was
-        edited from) is dropped and the mask counts as unedited, started from ``version``.
-        An annotated image keeps its annotation until the reset mask is saved."""
-        name = self._require_image()
-        project = self._require_project()
-        if project.record(name).status == ImageStatus.ANNOTATED:
-            return
-        self._discard_draft(name)
-        self._loaded_base = DraftBase(np.asarray(suggestion, dtype=bool).copy(), version)
-        self._persisted = np.asarray(suggestion, dtype=bool).copy()
-        self._painted = False
-        self.mask_source = "suggestion"
-        follow_state(self)
-
-    def _base_of(self, name: str, mask: np.ndarray, source: str) -> DraftBase | None:
-        """What the annotator starts from when ``name`` is loaded: the suggestion shown (with
-        its model version), an empty mask, or None for a draft (it records its own base) and
-        an annotation."""
-        if source == "suggestion":
-            version = self._require_project().record(name).suggestion_file_version
-            return DraftBase(mask.copy(), version)
-        return DraftBase(None, None) if source == "empty" else None
-
-    def _discard_draft(self, name: str) -> None:
-        assert self.project is not None
-        self.project.discard_draft(name)
-
-    def _tick(self) -> None:
-        """Add the time since the last activity (capped) to the current image."""
-        now = time.monotonic()
-        if self.current_name is not None and self._last_activity is not None:
-            delta = min(max(0.0, now - self._last_activity), IDLE_CAP_SECONDS)
-            self._seconds[self.current_name] = self._seconds.get(self.current_name, 0.0) + delta
-        self._last_activity = now
-
-    def _take_seconds(self, name: str) -> float:
-        if name == self.current_name:
-            self._tick()
-        return float(self._seconds.pop(name, 0.0))
-
-    def _on_paint(self, event: Any = None) -> None:
-        self._painted = True
-        self._tick()
-        follow_state(self)
-        if self.autosave_seconds > 0 and time.monotonic() - self._last_autosave >= self.autosave_seconds:
-            self._last_autosave = time.monotonic()
-            # napari emits `paint` before a single (non-stroke) edit is written: save a moment later
-            try:
-                from qtpy.QtCore import QTimer
-            except Exception:  # noqa: BLE001 - no Qt: save now
-                self._autosave()
-            else:
-                QTimer.singleShot(0, self._autosave)
-
-    def _autosave(self) -> None:
-        self._save_reporting("Autosave")
-
-    def _on_layer_removed(self, event: Any) -> None:
-        if not self._replacing and getattr(event, "value", None) is self.labels_layer:
-            self._save_reporting("Saving the mask of the removed layer")
-
     def _on_viewer_destroyed(self, *_: Any) -> None:
         if self._closed_viewer:
             return
@@ -467,13 +337,6 @@ class AnnotationSession(QueueNavigationMixin, SessionLayersMixin, FirstSuggestio
         except Exception as exc:  # noqa: BLE001 - the window is gone; log what could not be saved
             logger.error("could not save %s when the viewer closed: %s", self.current_name, exc)
 
-    def _save_reporting(self, action: str) -> None:
-        try:
-            self.save_current()
-        except Exception as exc:  # noqa: BLE001
-            if not notify.is_user_error(exc):
-                raise
-            notify.report(exc, action)
 
 
 def get_session(viewer: napari.Viewer) -> AnnotationSession:
