@@ -326,3 +326,34 @@ def test_a_round_scores_a_bounded_candidate_set(project):
     assert result.ranking[-1] == stale and sorted(result.ranking) == sorted(waiting)
     scoring = [e for e in events if isinstance(e, ProgressEvent) and e.what == "scoring"]
     assert scoring[-1].total == 2
+
+
+def test_a_semi_round_reads_its_unlabeled_images_lazily_and_passes_a_bad_one(project,
+                                                                               monkeypatch):
+    """The pool is not read up front; an unreadable unlabelled file is marked, named, skipped."""
+    from dataclasses import replace
+
+    from napari_crack_al.core.events import MessageEvent
+    from napari_crack_al.core.training import lazy_images
+
+    waiting = unlabeled_candidates(project)
+    bad = waiting[0]
+    project.image_path(bad).write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    pools = []
+    real = lazy_images.LazyImages
+
+    def spy(*args, **kwargs):
+        pools.append(real(*args, **kwargs))
+        return pools[-1]
+
+    monkeypatch.setattr(lazy_images, "LazyImages", spy)
+    config = replace(CONFIG, train=replace(TRAIN, semi_entry_f1=0.0, warmup_iterations=0,
+                                           unlabeled_batch_size=3), cache_mb=0)
+    events, result = _drain(run_round(project, config))
+    assert isinstance(result, RoundFinished) and result.model_version == "round-002"
+    (pool,) = pools
+    assert pool.names == waiting and pool.loads >= 2  # read batch by batch
+    assert bad in pool.failed
+    messages = " ".join(e.text for e in events if isinstance(e, MessageEvent))
+    assert f"skipped: {bad}:" in messages
+    assert project.unreadable().get(bad)

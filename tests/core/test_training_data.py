@@ -11,11 +11,11 @@ from skimage.io import imsave
 from napari_crack_al.core.errors import ConfigError, ImageReadError, MaskError
 from napari_crack_al.core.training.augment import IGNORE_INDEX
 from napari_crack_al.core.training.config import TrainConfig
+from napari_crack_al.core.training.lazy_images import load_unlabeled_folder
 from napari_crack_al.core.training.data import (
     BatchSampler,
     TrainingImage,
     load_labeled_folder,
-    load_unlabeled_folder,
     make_batch,
     pair_by_stem,
 )

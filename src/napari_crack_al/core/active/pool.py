@@ -32,6 +32,7 @@ from .strategies import (
 __all__ = [
     "COLD_START_VERSION",
     "load_images",
+    "lazy_project_images",
     "stored_scores",
     "iter_score_project",
     "iter_cold_start",
@@ -55,6 +56,27 @@ def load_images(project: Any, names: Sequence[str], *, masks: dict[str, np.ndarr
             yield name, exc
             continue
         yield name, item
+
+
+def lazy_project_images(project: Any, names: Sequence[str], *, profile: str = "none",
+                        cache_bytes: int) -> Any:
+    """Unlabelled project images read when a training batch draws them (bounded cache).
+
+    Returns
+    -------
+    LazyImages
+        ``names`` in order; an unreadable image is listed in its ``failed``.
+    """
+    from ..training.lazy_images import LazyImages
+
+    def load(name: str) -> Any:
+        for _, item in load_images(project, [name], profile=profile):
+            if isinstance(item, InputError):
+                raise item
+            return item
+        raise InputError(None, f"{name}: not read")  # pragma: no cover - one name, one item
+
+    return LazyImages(names, load, cache_bytes=cache_bytes)
 
 
 def stored_scores(project: Any, model_version: str | None = None) -> dict[str, dict[str, float]]:

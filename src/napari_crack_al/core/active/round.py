@@ -9,6 +9,9 @@ Steps
 -----
 1. Snapshot: the annotated images and their masks are read into memory now, so the
    annotator can keep annotating during training (the next round uses new masks).
+   The unlabelled images of a semi-supervised round are read when a batch draws them,
+   with a cache of ``cache_mb`` (:class:`~napari_crack_al.core.training.lazy_images.LazyImages`),
+   so memory does not grow with the pool.
    Held-out set: project meta ``"heldout"`` if the user set one, else an automatic
    share kept in meta ``"heldout_auto"`` (once held out, always held out).
 2. Train with :func:`~napari_crack_al.core.training.trainer.train` (warm start from the
@@ -54,6 +57,7 @@ from .pool import (
     COLD_START_VERSION,
     iter_cold_start,
     iter_score_project,
+    lazy_project_images,
     load_images,
     stored_scores,
 )
@@ -181,11 +185,11 @@ def run_round(project: Any, config: RoundConfig, *, cancel: CancelToken | None =
 
 @dataclass
 class _Snapshot:
-    """The images of a round, read into memory when it starts."""
+    """The images of a round: the annotated ones read into memory when it starts."""
 
     labeled: list[Any]
     validation: list[Any]
-    unlabeled: list[Any]
+    unlabeled: Any  # LazyImages: read when a batch draws them
     loaded: dict[str, Any]
 
 
@@ -234,9 +238,7 @@ def _snapshot(project: Any, config: RoundConfig, annotated: list[str], cancel: C
             masks[name] = mask
     train_names = [n for n in train_names if n in masks]
     heldout = [n for n in heldout if n in masks]
-    semi = config.train.semi
-    unlabeled_names = unlabeled_candidates(project) if semi else []
-    to_load = train_names + heldout + unlabeled_names
+    to_load = train_names + heldout
     loaded: dict[str, Any] = {}
     images = load_images(project, to_load, masks=masks, profile=config.train.profile)
     for i, (name, item) in enumerate(images):
@@ -252,9 +254,11 @@ def _snapshot(project: Any, config: RoundConfig, annotated: list[str], cancel: C
     labeled = [loaded[n] for n in train_names if n in loaded]
     if not labeled:
         raise InputError(project.root, "no annotated image could be read for training")
+    unlabeled = lazy_project_images(
+        project, unlabeled_candidates(project) if config.train.semi else [],
+        profile=config.train.profile, cache_bytes=config.cache_mb * 2**20)
     return _Snapshot(labeled=labeled, validation=[loaded[n] for n in heldout if n in loaded],
-                     unlabeled=[loaded[n] for n in unlabeled_names if n in loaded],
-                     loaded=loaded)
+                     unlabeled=unlabeled, loaded=loaded)
 
 
 def _warm_start(project: Any) -> Generator[Any, None, Path | None]:
@@ -290,6 +294,7 @@ def _train_and_register(project: Any, config: RoundConfig, snap: _Snapshot,
         for ev in run:
             if not isinstance(ev, CheckpointEvent):  # the final one is re-emitted below
                 yield ev
+        yield from _report_unreadable(project, snap.unlabeled)
         result = run.value
         if result is None or result.cancelled or result.checkpoint is None:
             yield MessageEvent(f"round {r} cancelled: the previous model is kept")
@@ -312,6 +317,13 @@ def _train_and_register(project: Any, config: RoundConfig, snap: _Snapshot,
                                     "threshold": result.threshold,
                                     "kept_previous": result.kept_previous})
     return trained
+
+
+def _report_unreadable(project: Any, unlabeled: Any) -> Generator[MessageEvent, None, None]:
+    """Mark the unlabelled images training could not read, and say so."""
+    for name, problem in getattr(unlabeled, "failed", {}).items():
+        project.mark_unreadable(name, problem)
+        yield MessageEvent(f"skipped: {name}: {problem}")
 
 
 def _register(project: Any, config: RoundConfig, snap: _Snapshot, trained: _Trained) -> None:

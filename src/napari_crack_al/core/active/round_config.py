@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..checks import Problems, is_int
 from ..training.config import TrainConfig
 from ..training.data import HELDOUT_FRACTION, MIN_HELDOUT_POOL
+from ..training.lazy_images import DEFAULT_CACHE_BYTES
 from .candidates import DEFAULT_MAX_CANDIDATES
 from .scores import ScoreConfig
 from .strategies import STRATEGY_NAMES
@@ -64,6 +65,11 @@ class RoundConfig:
         Suggest the cheapest of the model's masks, the tuned detector's and none, by their
         edit fraction on the held-out images (:mod:`.suggestion_source`); False always
         suggests the model's masks.
+    cache_mb : int
+        Memory (MiB) for the unlabelled images of a semi-supervised round: they are read
+        from disk when a batch draws them and the most recently used are kept up to this
+        budget, so a round's memory does not grow with the pool
+        (:class:`~napari_crack_al.core.training.lazy_images.LazyImages`).
     """
 
     train: TrainConfig
@@ -83,6 +89,7 @@ class RoundConfig:
     infer_batch_size: int = 4
     max_candidates: int = DEFAULT_MAX_CANDIDATES
     choose_source: bool = True
+    cache_mb: int = DEFAULT_CACHE_BYTES // 2**20
 
     def __post_init__(self) -> None:
         check = Problems(self)
@@ -95,7 +102,7 @@ class RoundConfig:
                       + ", ".join(s for s in STRATEGY_NAMES if s != "disagreement") + ")")
         for name, low in (("batch_size", 1), ("min_heldout_pool", 2), ("seed", 0), ("tile", 16),
                           ("overlap", 0), ("infer_batch_size", 1), ("mc_passes", 0),
-                          ("max_candidates", 0)):
+                          ("max_candidates", 0), ("cache_mb", 0)):
             check.integer(name, low)
         if is_int(self.tile) and is_int(self.overlap) and self.overlap > self.tile // 2:
             check.add(f"overlap must be at most half the tile ({self.tile // 2} px; "

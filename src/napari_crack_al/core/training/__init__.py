@@ -22,7 +22,7 @@ _EXPORTS = {
     "from_range_image": "data",
     "load_training_image": "data",
     "load_labeled_folder": "data",
-    "load_unlabeled_folder": "data",
+    "load_unlabeled_folder": "lazy_images",
     "pair_by_stem": "data",
     "BatchSampler": "data",
     "weak_augment": "augment",

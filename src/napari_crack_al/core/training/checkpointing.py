@@ -20,6 +20,7 @@ from ..io.atomic import probe_writable
 from ..calibration import DEFAULT_THRESHOLD
 from ..errors import CheckpointError
 from .data import TrainingImage
+from .lazy_images import image_names
 from .schedule import StepBudget
 from .setup import TrainingRun, WarmStart
 from .validation import HeldOutResult
@@ -92,7 +93,7 @@ class RunCheckpointer:
             "weights": run.config.save_which,
             "device": str(run.device),
             "labeled_images": [t.name for t in labeled],
-            "unlabeled_images": [t.name for t in unlabeled] if run.semi else [],
+            "unlabeled_images": image_names(unlabeled) if run.semi else [],
             "validation_images": [t.name for t in validation],
         }
         if run.warm is not None:

@@ -12,7 +12,7 @@ numpy only (no torch): the trainer turns the arrays into tensors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,6 @@ __all__ = [
     "load_training_image",
     "pair_by_stem",
     "load_labeled_folder",
-    "load_unlabeled_folder",
     "check_mask_folder",
     "BatchSampler",
     "make_batch",
@@ -214,26 +213,6 @@ def list_images_as_masks(folder: str | Path) -> list[Path]:
         return list_images(folder)
     except ImageReadError as exc:
         raise MaskError(exc.path, exc.problem) from exc
-
-
-def load_unlabeled_folder(images_dir: str | Path, *, profile: str = "none",
-                          exclude: Iterable[str] = ()) -> list[TrainingImage]:
-    """Read every image of a folder without masks (names in ``exclude`` are skipped).
-
-    Raises
-    ------
-    ImageReadError
-        The folder is missing or holds no image (an empty list is returned when every
-        image is excluded).
-    """
-    every = list_images(images_dir)
-    if not every:
-        raise ImageReadError(images_dir, "no images found (supported: .png, .tif, .tiff, .npy)")
-    skip = set(exclude)
-    paths = [p for p in every if p.stem not in skip]
-    if not paths:
-        logger.warning("%s: every image is excluded (it has a mask)", images_dir)
-    return [load_training_image(p, profile=profile) for p in paths]
 
 
 class BatchSampler:

@@ -14,6 +14,7 @@ The EMA update is :meth:`~.ema.EMATeacher.update`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -132,7 +133,7 @@ def supervised_losses(run: TrainingRun, batch: LabeledBatch) -> LossTerms:
                      labelled_counts=counts)
 
 
-def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingImage],
+def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: Sequence[TrainingImage],
                 step: int) -> LossTerms:
     """Losses of a U2PL step (see the module docstring)."""
     from .contrastive import contrastive_loss
@@ -193,7 +194,7 @@ def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingI
                      labelled_f1=batch_f1(logits_l.detach().float(), batch.y))
 
 
-def unimatch_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: list[TrainingImage],
+def unimatch_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: Sequence[TrainingImage],
                     step: int) -> LossTerms:
     """Losses of a weak-to-strong step with a feature-perturbation stream (UniMatch-style).
 

@@ -42,6 +42,7 @@ from .checkpointing import (RunCheckpointer, check_checkpoint_target, checkpoint
                             fallback_threshold, final_metadata)
 from .config import TrainConfig
 from .data import TrainingImage
+from .lazy_images import NoReadableImage
 from .schedule import StepBudget, poly_lr
 from .setup import TrainingRun, load_warm_start, prepare_run
 from .gate import SemiGate
@@ -141,14 +142,19 @@ class _Outcome:
     step_seconds: list[float] = field(default_factory=list)
 
 
-def _one_step(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[TrainingImage],
+def _one_step(run: TrainingRun, labeled: list[TrainingImage], unlabeled: Sequence[TrainingImage],
               step: int) -> tuple[LossTerms, float]:
     lr = set_learning_rate(run, step)
     batch = draw_labeled(run, labeled)
+    losses = None
     if run.in_semi_phase(step):
         semi_step = unimatch_losses if run.mode == "unimatch" else semi_losses
-        losses = semi_step(run, batch, unlabeled, step)
-    else:
+        try:
+            losses = semi_step(run, batch, unlabeled, step)
+        except NoReadableImage as exc:  # every unlabelled file is unreadable
+            logger.warning("%s; training goes on supervised only", exc)
+            run.mode = "supervised"
+    if losses is None:
         losses = supervised_losses(run, batch)
     apply_gradients(run, losses, step)
     run.teacher.update(run.student, step)
@@ -167,7 +173,7 @@ def _follow_budget(run: TrainingRun, budget: StepBudget, seconds: float, step: i
             run.set_total(max(planned, step + 1))
 
 
-def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: list[TrainingImage],
+def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: Sequence[TrainingImage],
                heldout: HeldOut | None, checkpointer: RunCheckpointer, budget: StepBudget | None,
                cancel: CancelToken) -> Generator[TrainEvent, None, _Outcome]:
     """Run the optimisation steps, with periodic validation and checkpoints."""
@@ -290,7 +296,9 @@ def train(
     if not ckpt_path.parent.is_dir():
         raise InputError(ckpt_path.parent, "output folder does not exist")
     cancel = cancel if cancel is not None else CancelToken()
-    labeled, unlabeled = list(labeled), list(unlabeled)
+    labeled = list(labeled)
+    if not isinstance(unlabeled, Sequence):  # a LazyImages pool stays lazy
+        unlabeled = list(unlabeled)
     run, heldout, previous, budget = yield from _begin(config, labeled, unlabeled, validation,
                                                        init)
     check_checkpoint_target(ckpt_path, checkpoint_bytes(run.student))
@@ -300,7 +308,7 @@ def train(
     return (yield from _end(run, out, heldout, previous, budget, checkpointer, cancel, t_start))
 
 
-def _begin(config: TrainConfig, labeled: list[TrainingImage], unlabeled: list[TrainingImage],
+def _begin(config: TrainConfig, labeled: list[TrainingImage], unlabeled: Sequence[TrainingImage],
            validation: Sequence[TrainingImage], init: str | Path | None,
            ) -> Generator[TrainEvent, None, tuple[TrainingRun, HeldOut | None,
                                                    HeldOutResult | None, StepBudget | None]]:
