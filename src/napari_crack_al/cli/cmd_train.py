@@ -117,7 +117,7 @@ def _labeled_and_heldout(args: argparse.Namespace, profile: str) -> tuple[list, 
 def run(args: argparse.Namespace) -> int:
     """Load the data, drive the trainer with a progress bar, report the model file."""
     from ..core.events import CheckpointEvent, MessageEvent, Outcome, StepEvent, ValidationEvent
-    from ..core.training.data import load_unlabeled_folder
+    from ..core.training.lazy_images import load_unlabeled_folder
     from ..core.training.trainer import train
     from .progress import ProgressBar
 
