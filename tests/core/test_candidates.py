@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from napari_crack_al.core.active.candidates import RANDOM_CANDIDATE_SHARE, candidate_set
+from napari_crack_al.core.active.candidates import (
+    RANDOM_CANDIDATE_SHARE,
+    candidate_set,
+    scoring_order,
+)
 from napari_crack_al.core.project import ImageStatus
 
 
@@ -53,3 +57,23 @@ def test_small_pool_or_no_limit_gives_every_waiting_image():
     waiting = [r.name for r in pool.records() if r.status in (ImageStatus.NEW, ImageStatus.SUGGESTED)]
     assert candidate_set(pool, 0, seed=0) == waiting
     assert candidate_set(pool, 100, seed=0) == waiting
+
+
+def test_scoring_order_puts_the_next_images_then_the_never_scored_first():
+    pool = _pool(n_scored=10, n_new=3)
+    chosen = candidate_set(pool, 0)
+    order = scoring_order(pool, chosen, k=2)
+    assert order[:4] == ["s00", "s01", "s02", "s03"]  # the next 2k of the queue
+    assert order[4:7] == ["n0", "n1", "n2"]  # then the never-scored
+    assert order[7:] == [f"s{i:02d}" for i in range(4, 10)]
+    assert sorted(order) == sorted(chosen)
+
+
+def test_a_scoring_time_stops_after_the_minimum_once_it_has_passed():
+    from napari_crack_al.core.active.pool import _within_seconds
+
+    reached: list[str] = []
+    assert list(_within_seconds(list("abcdef"), 0.0, 2, reached)) == ["a", "b"]
+    assert reached == ["a", "b"]
+    reached = []
+    assert list(_within_seconds(list("abc"), 3600.0, 1, reached)) == ["a", "b", "c"]

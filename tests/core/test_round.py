@@ -357,3 +357,21 @@ def test_a_semi_round_reads_its_unlabeled_images_lazily_and_passes_a_bad_one(pro
     messages = " ".join(e.text for e in events if isinstance(e, MessageEvent))
     assert f"skipped: {bad}:" in messages
     assert project.unreadable().get(bad)
+
+
+def test_a_round_scores_for_its_scoring_time_then_keeps_the_rest(project):
+    """score_seconds ~ 0 with batch_size 1: the 2 images due next get this round's scores,
+    the third keeps its round-001 score and comes after them."""
+    from dataclasses import replace
+
+    from napari_crack_al.core.events import MessageEvent
+
+    waiting = unlabeled_candidates(project)
+    events, result = _drain(run_round(project, replace(CONFIG, batch_size=1,
+                                                       score_seconds=1e-9)))
+    assert isinstance(result, RoundFinished)
+    versions = {n: project.record(n).score_model_version for n in waiting}
+    assert [versions[n] for n in waiting] == ["round-002", "round-002", "round-001"]
+    assert result.ranking[-1] == waiting[2]
+    assert any("scored 2 of 3 candidate images" in e.text for e in events
+               if isinstance(e, MessageEvent))

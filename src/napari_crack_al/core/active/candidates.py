@@ -18,12 +18,15 @@ import numpy as np
 
 from .strategies import unlabeled_candidates
 
-__all__ = ["candidate_set", "DEFAULT_MAX_CANDIDATES", "RANDOM_CANDIDATE_SHARE"]
+__all__ = ["candidate_set", "scoring_order", "DEFAULT_MAX_CANDIDATES", "RANDOM_CANDIDATE_SHARE",
+           "SCORE_TIME_SHARE"]
 
 #: Waiting images scored per round at most (0: all).
 DEFAULT_MAX_CANDIDATES = 400
 #: Share of the candidate set drawn at random from the images it would leave out.
 RANDOM_CANDIDATE_SHARE = 0.1
+#: Scoring time of a round, as a share of its training time (RoundConfig.score_seconds=None).
+SCORE_TIME_SHARE = 0.5
 
 
 def candidate_set(project: Any, limit: int, *, seed: int = 0) -> list[str]:
@@ -60,3 +63,30 @@ def candidate_set(project: Any, limit: int, *, seed: int = 0) -> list[str]:
     picks = np.random.default_rng(seed).permutation(len(rest))[:limit - len(chosen)]
     chosen.update(dict.fromkeys(rest[i] for i in picks.tolist()))
     return [n for n in pending if n in chosen]
+
+
+def scoring_order(project: Any, candidates: list[str], k: int) -> list[str]:
+    """The candidates in the order a time-bounded scoring reaches them.
+
+    First the next ``2 * k`` images of the queue (the annotator opens them next, so they
+    get fresh suggestions), then the images never scored, then the rest in queue order.
+
+    Parameters
+    ----------
+    project : Project
+        Its records say which images were ever scored.
+    candidates : list of str
+        The candidate set, in queue order (:func:`candidate_set`).
+    k : int
+        Images suggested per round.
+
+    Returns
+    -------
+    list of str
+        The same names, reordered.
+    """
+    head = candidates[:2 * max(1, k)]
+    scored = {r.name for r in project.records() if r.score_model_version is not None}
+    rest = candidates[len(head):]
+    never = [n for n in rest if n not in scored]
+    return head + never + [n for n in rest if n in scored]

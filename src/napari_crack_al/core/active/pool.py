@@ -9,14 +9,15 @@ the helpers they share with :mod:`.round`, which re-exports these names.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+import time
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, MaskError
 from ..events import CancelToken, MessageEvent, ProgressEvent
-from .candidates import candidate_set
+from .candidates import candidate_set, scoring_order
 from .embeddings import iter_label_free_embeddings, save_embeddings
 from .probability import write_probability
 from .scores import ImageScores, ScoreConfig, iter_score_images, scores_by_kind
@@ -133,13 +134,17 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
                        cache: dict[str, Any] | None = None, score_config: ScoreConfig | None = None,
                        tile: int = 512, overlap: int = 64, batch_size: int = 4, device: Any = None,
                        random_share: float = 0.0, max_candidates: int = 0,
+                       score_seconds: float | None = None,
                        cancel: CancelToken | None = None) -> Generator[Any, None, list[str] | None]:
     """Score the unlabeled images with ``model``, store everything, rank, re-sort the queue.
 
     With ``max_candidates`` > 0 at most that many waiting images are scored
     (:func:`~.candidates.candidate_set`: never-scored ones, the top of the queue, a random
     share); the others keep their stored scores and follow the ranked ones in their
-    previous order.
+    previous order. With ``score_seconds``, no new image is started once scoring has
+    taken that long and at least ``2 * k`` images are scored; the candidates are reached
+    in :func:`~.candidates.scoring_order` (the next images of the queue first, then the
+    never-scored ones), and the rest keep their scores and places as above.
 
     Per image (one pass): scores, embedding, suggestion mask (``probability >
     suggest_threshold``) and, if asked, the probability PNG. Then every score kind is
@@ -160,16 +165,28 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
     strat = get_strategy(strategy)
     candidates = list(names) if names is not None else candidate_set(project, max_candidates,
                                                                      seed=seed)
+    reached: list[str] = []
+    if score_seconds is not None:
+        candidates = scoring_order(project, candidates, k)
+        names_in_time: Iterable[str] = _within_seconds(candidates, score_seconds, 2 * k, reached)
+    else:
+        names_in_time = reached = candidates
     skipped: list[str] = []
     common = dict(config=score_config, tile=tile, overlap=overlap, batch_size=batch_size,
                   device=device, cancel=cancel)
     results, embeddings = yield from _iter_score_candidates(
-        project, model, model_version, _cached_images(project, candidates, cache, profile, skipped),
+        project, model, model_version, _cached_images(project, names_in_time, cache, profile,
+                                                      skipped),
         len(candidates), skipped, suggest_threshold=suggest_threshold,
         write_suggestions=write_suggestions, store_probabilities=store_probabilities,
         score_kwargs=dict(student=student, mc_passes=mc_passes, seed=seed, **common))
     if cancel is not None and cancel.cancelled:
         return None
+    if len(reached) < len(candidates):
+        yield MessageEvent(f"scored {len(reached)} of {len(candidates)} candidate images in the "
+                           f"scoring time of {score_seconds:.0f} s; the others keep their "
+                           "scores and places")
+        candidates = list(reached)
     for text in skipped:
         yield MessageEvent(f"skipped: {text}")
     _store_pool_scores(project, strat, strategy, model_version, results)
@@ -184,6 +201,20 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
     return (yield from _iter_rank_pool(project, strat, strategy, model_version, candidates,
                                        embeddings, k=k, seed=seed, skipped=skipped,
                                        random_share=random_share))
+
+
+def _within_seconds(names: Sequence[str], seconds: float, at_least: int,
+                    reached: list[str]) -> Iterator[str]:
+    """``names`` one by one until ``seconds`` have passed and ``at_least`` were given.
+
+    The time runs from the first name; each name given is appended to ``reached``.
+    """
+    t0 = time.perf_counter()
+    for name in names:
+        if len(reached) >= at_least and time.perf_counter() - t0 >= seconds:
+            return
+        reached.append(name)
+        yield name
 
 
 def _iter_score_candidates(project: Any, model: Any, model_version: str, images: Iterator[Any],

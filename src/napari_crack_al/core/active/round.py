@@ -19,8 +19,9 @@ Steps
 3. Only when training finished: the checkpoint is moved atomically to
    ``models/round_RRR.pt`` and registered as ``round-RRR`` with the held-out metrics.
    A cancelled (or failed) round keeps the previous model and registers nothing.
-4. Every unlabeled image is scored with the new model (:mod:`.scores`, one pass each),
-   its suggestion (``probability > threshold``, the new model's calibrated threshold
+4. The candidate images (at most ``max_candidates``, for at most ``score_seconds``: by
+   default half the training time) are scored with the new model (:mod:`.scores`, one
+   pass each); its suggestion (``probability > threshold``, the new model's calibrated threshold
    unless ``suggest_threshold`` overrides it) and its crack probability
    (uint8 PNG, :func:`read_probability`) are written, the scores are stored.
 5. The strategy ranks the unlabeled images; the queue is re-sorted.
@@ -62,6 +63,7 @@ from .pool import (
     stored_scores,
 )
 from .probability import PROBABILITY_DIR, probability_path, read_probability, write_probability
+from .candidates import SCORE_TIME_SHARE
 from .round_config import RoundConfig
 from .strategies import unlabeled_candidates
 
@@ -352,7 +354,8 @@ def _score_and_rank(project: Any, config: RoundConfig, snap: _Snapshot, trained:
         store_probabilities=config.store_probabilities, embed_annotated=config.embed_annotated,
         profile=config.train.profile, cache=snap.loaded, score_config=config.score,
         tile=config.tile, overlap=config.overlap, batch_size=config.infer_batch_size,
-        random_share=config.random_share, max_candidates=config.max_candidates, cancel=cancel)
+        random_share=config.random_share, max_candidates=config.max_candidates,
+        score_seconds=_score_seconds(config, trained), cancel=cancel)
     if ranking is None:
         yield MessageEvent(f"scoring cancelled: model {trained.version} is registered, the "
                            "queue was not re-ranked")
@@ -368,6 +371,13 @@ def _score_and_rank(project: Any, config: RoundConfig, snap: _Snapshot, trained:
                          trained_on=[t.name for t in snap.labeled],
                          heldout=[t.name for t in snap.validation], threshold=float(threshold),
                          kept_previous=result.kept_previous, source=source)
+
+
+def _score_seconds(config: RoundConfig, trained: _Trained) -> float | None:
+    """The round's scoring time (None: no limit)."""
+    if config.score_seconds is None:
+        return SCORE_TIME_SHARE * trained.seconds
+    return None if config.score_seconds == 0 else float(config.score_seconds)
 
 
 def _choose_and_apply_source(project: Any, config: RoundConfig, snap: _Snapshot,

@@ -65,6 +65,11 @@ class RoundConfig:
         Suggest the cheapest of the model's masks, the tuned detector's and none, by their
         edit fraction on the held-out images (:mod:`.suggestion_source`); False always
         suggests the model's masks.
+    score_seconds : float or None
+        Scoring time of the round: no new image is scored once this has passed (and
+        ``2 * batch_size`` are scored; the next images of the queue, then the never-scored
+        ones come first), so a round's cost does not grow with the pool; the others keep
+        their scores and places. None: half the round's training time; 0: no limit.
     cache_mb : int
         Memory (MiB) for the unlabelled images of a semi-supervised round: they are read
         from disk when a batch draws them and the most recently used are kept up to this
@@ -89,6 +94,7 @@ class RoundConfig:
     infer_batch_size: int = 4
     max_candidates: int = DEFAULT_MAX_CANDIDATES
     choose_source: bool = True
+    score_seconds: float | None = None
     cache_mb: int = DEFAULT_CACHE_BYTES // 2**20
 
     def __post_init__(self) -> None:
@@ -112,6 +118,7 @@ class RoundConfig:
         if self.strategy == "bald" and self.mc_passes == 0:
             check.add("strategy 'bald' needs mc_passes >= 2")
         check.number("random_share", 0.0, 1.0)
+        check.number("score_seconds", 0.0, none_ok=True)
         check.number("heldout_fraction", 0.0, 1.0, high_open=True)
         check.number("suggest_threshold", 0.0, 1.0, low_open=True, high_open=True, none_ok=True)
         check.boolean("store_probabilities", "embed_annotated", "choose_source")
