@@ -84,3 +84,40 @@ def test_an_accept_tunes_the_detector_and_resuggests_the_next_image(project_widg
     # the untouched image on screen shows the re-detected suggestion
     assert session.current_name == shown and session.mask_source == "suggestion"
     assert np.array_equal(np.asarray(session.labels_layer.data) > 0, stored)
+
+
+def test_an_image_the_round_left_out_opens_and_gets_the_models_suggestion(project_widget,
+                                                                          tmp_path, qtbot,
+                                                                          monkeypatch):
+    """On-demand suggestion: the image has no suggestion of the current model; opening it
+    computes one in a worker and shows it."""
+    from napari_crack_al.core.active.round import RoundConfig, run_round
+    from napari_crack_al.core.active.strategies import unlabeled_candidates
+    from napari_crack_al.core.events import drain
+    from napari_crack_al.core.io.mask_io import read_mask
+    from napari_crack_al.core.training.config import TrainConfig
+
+    root = _new_project(tmp_path, n=6)
+    train = TrainConfig(mode="supervised", iterations=3, crop_size=64, batch_size=2, threads=1,
+                        device="cpu", seed=0)
+    with Project.create(root) as project:
+        for name in project.names()[:3]:
+            project.accept(name, read_mask(root / "ground_truth" / f"{name}.png"))
+        drain(run_round(project, RoundConfig(train=train, batch_size=1, score_seconds=1e-9,
+                                             choose_source=False, seed=0)))
+        stale = unlabeled_candidates(project)[2]
+        assert project.record(stale).suggestion_file_version is None
+    viewer, widget = project_widget
+    widget.open_project(root)
+    session = widget.session
+    monkeypatch.setattr(AnnotationSession, "auto_first_suggestions", True)
+    session.load(stale)
+    assert session.fresh_suggestion_running or session.mask_source == "suggestion"
+    qtbot.waitUntil(lambda: session.mask_source == "suggestion", timeout=60_000)
+    qtbot.waitUntil(lambda: not session.fresh_suggestion_running, timeout=60_000)
+    assert session.current_name == stale
+    assert session.labels_layer.name == "crack mask (suggestion)"
+    record = session.project.record(stale)
+    assert record.suggestion_file_version == "round-001"
+    np.testing.assert_array_equal(np.asarray(session.labels_layer.data) > 0,
+                                  session.project.read_suggestion(stale))

@@ -35,6 +35,7 @@ from ..core.io.range_io import read_range_image
 from .display import (DEFAULT_BRUSH_SIZE, MASK_COLORMAP, MASK_SOURCE_WORDS, OVERLAY_NAME, display_image,
                       labels_layer_name)
 from .session_first import FirstSuggestionsMixin
+from .session_fresh import FreshSuggestionMixin
 from .session_layers import SessionLayersMixin
 from .session_queue import QueueNavigationMixin
 from .session_saving import SessionSavingMixin
@@ -62,13 +63,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersMixin,
-                        FirstSuggestionsMixin):
+                        FirstSuggestionsMixin, FreshSuggestionMixin):
     """State of the annotation work in one viewer (no Qt widgets).
 
     Saving the mask on screen (:class:`~.session_saving.SessionSavingMixin`), its layers
     (:class:`~.session_layers.SessionLayersMixin`), queue moves
     (:class:`~.session_queue.QueueNavigationMixin`) and the first suggestions of a
-    project without a model (:class:`~.session_first.FirstSuggestionsMixin`) are mixed in.
+    project without a model (:class:`~.session_first.FirstSuggestionsMixin`) and the
+    on-demand suggestion of an image the last round left out
+    (:class:`~.session_fresh.FreshSuggestionMixin`) are mixed in.
 
     Parameters
     ----------
@@ -110,7 +113,8 @@ class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersM
     overlay_toggled = Signal(bool)  # the probability overlay was shown (True) or hidden
     first_suggestions_finished = Signal()  # the detector's first suggestions job ended
     mask_state_changed = Signal()  # the mask on screen became edited, a draft, accepted...
-    #: Run the training-free detector when a project without a model opens.
+    #: Suggest in the background by itself: the training-free detector when a project without
+    #: a model opens, the current model for an image the last round left out.
     auto_first_suggestions = True
 
     def __init__(self, viewer: napari.Viewer, *, autosave_seconds: float = 10.0,
@@ -140,6 +144,7 @@ class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersM
         self._replacing = False
         self._closed_viewer = False
         self._first_job = None
+        self._fresh_job = None
         self._tune_pending = False
         self._trace_tool = None
         self._loaded_base: DraftBase | None = None  # the suggestion the shown mask started from
@@ -234,6 +239,7 @@ class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersM
         if self.project is None:
             return
         self.stop_first_suggestions()
+        self.stop_fresh_suggestion()
         try:
             self.save_current()
         finally:
@@ -307,6 +313,7 @@ class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersM
         self._last_autosave = time.monotonic()
         project.clear_unreadable(name)  # read after all (repaired, or a passing problem)
         self.image_loaded.emit(name)
+        self.start_fresh_suggestion()
 
     def counts(self) -> dict[str, int]:
         """Number of images per status (and ``"total"``)."""

@@ -384,6 +384,7 @@ def _choose_and_apply_source(project: Any, config: RoundConfig, snap: _Snapshot,
                              trained: _Trained, model: Any, threshold: float,
                              cancel: CancelToken) -> Generator[Any, None, Any]:
     """Step 6: the cheapest suggestion source on the held-out images replaces the model's."""
+    from .on_demand import remember_source
     from .suggestion_source import iter_apply_source, iter_choose_source
 
     choice = yield from iter_choose_source(project, model, snap.validation, threshold,
@@ -393,4 +394,5 @@ def _choose_and_apply_source(project: Any, config: RoundConfig, snap: _Snapshot,
         return None
     yield MessageEvent(choice.describe(trained.version))
     yield from iter_apply_source(project, choice, trained.version, cancel=cancel)
+    remember_source(project, trained.version, choice.source)  # for on-demand suggestions
     return choice
