@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
+from .conflicts import refuse_together
 
 HELP = "export the project's masks, a manifest and crack measurements (CSV) to a folder"
 
@@ -32,9 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "suggestion (default annotated)")
     p.add_argument("--force", action="store_true", help="overwrite existing files in DIR")
     p.add_argument("--pixel-size-mm", type=_positive_float, default=None, metavar="X",
-                   help="pixel size for the millimetre columns (default: the project's)")
-    p.add_argument("--min-area", type=_non_negative_int, default=5, metavar="PX",
-                   help="smallest crack measured, in pixels (default 5)")
+                   help="pixel size for the millimetre columns (default: the project's; not "
+                   "with --no-measurements)")
+    p.add_argument("--min-area", type=_non_negative_int, default=None, metavar="PX",
+                   help="smallest crack measured, in pixels (default 5; not with "
+                   "--no-measurements)")
     p.add_argument("--no-measurements", dest="measure", action="store_false",
                    help="write the masks and the manifest only")
     p.set_defaults(func=run)
@@ -48,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     from ..core.project import Project
     from .progress import ProgressBar
 
+    for option, value in (("--pixel-size-mm", args.pixel_size_mm), ("--min-area", args.min_area)):
+        refuse_together("--no-measurements", not args.measure, option, value,
+                        f"{option} only changes the measurements, which are not written")
     start = time.perf_counter()
     with Project.open(args.project) as project:
         bar: ProgressBar | None = None
@@ -63,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
             result = export_masks(project, args.out, fmt=args.fmt, values=args.values,
                                   include=args.include, force=args.force,
                                   pixel_size_mm=args.pixel_size_mm, measure=args.measure,
-                                  min_area=args.min_area, progress=progress)
+                                  min_area=5 if args.min_area is None else args.min_area,
+                                  progress=progress)
         finally:
             if bar is not None:
                 bar.close()

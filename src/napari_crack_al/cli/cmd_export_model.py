@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .printable import printable
+
 HELP = "export a trained model to TorchScript or ONNX, with its configuration"
+
+#: Suffixes that say a file is of one export format, which --format must not contradict.
+_SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts")}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,10 +25,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="PATH", type=Path, required=True,
                    help="exported model file, e.g. model.pt (TorchScript) or model.onnx")
     p.add_argument("--format", dest="fmt", choices=("torchscript", "onnx"), default=None,
-                   help="export format (default: onnx for a .onnx PATH, else torchscript); "
-                        "onnx needs napari-crack-al[onnx]")
+                   help="export format (default: onnx for a .onnx PATH, else torchscript; "
+                        "refused when PATH's suffix names the other format); onnx needs "
+                        "napari-crack-al[onnx]")
     p.add_argument("--force", action="store_true", help="replace PATH and PATH.json if they exist")
     p.set_defaults(func=run)
+
+
+def _check_format(fmt: str | None, out: Path) -> None:
+    """Refuse a ``--format`` that the suffix of PATH names the other way."""
+    from ..core.errors import ConfigError
+
+    suffix = out.suffix.lower()
+    for other, suffixes in _SUFFIXES.items():
+        if fmt is not None and fmt != other and suffix in suffixes:
+            raise ConfigError(f"--format {fmt} contradicts the suffix of {printable(out.name)} "
+                              f"({suffix} is for {other} files); name the file to match, or "
+                              "leave --format out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.device import configure_threads
     from ..core.export.model_export import export_model
 
+    _check_format(args.fmt, args.out)
     configure_threads(0)
     start = time.perf_counter()
     result = export_model(args.model, args.out, fmt=args.fmt, force=args.force)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .argtypes import open_fraction
+from .conflicts import refuse_unused
 
 _fraction = open_fraction("the threshold")
 
@@ -18,6 +19,11 @@ BUILTIN = "builtin"
 
 #: Sub-folder of ``--out`` that receives the float32 probability maps.
 PROBABILITY_DIR = "probabilities"
+
+#: Options of a model that the detector has no use for, and why.
+_MODEL_ONLY = {"--threshold": "the detector thresholds each image by its own statistics",
+               "--tile": "the detector reads each image whole",
+               "--device": "the detector runs on the CPU"}
 
 
 def _tile(text: str) -> int:
@@ -44,13 +50,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", type=Path, required=True,
                    help="output folder (created if missing)")
     p.add_argument("--probabilities", action="store_true",
-                   help=f"also write crack probability maps (float32 TIFF) to DIR/{PROBABILITY_DIR}")
+                   help="also write crack probability maps (float32 TIFF) to "
+                   f"DIR/{PROBABILITY_DIR} (with {BUILTIN}: the detector's evidence maps)")
     p.add_argument("--threshold", type=_fraction, default=None,
                    help="probability above which a pixel is crack (default: the threshold "
-                   "calibrated on held-out images when the model was trained, else 0.5)")
-    p.add_argument("--tile", type=_tile, default=512, help="inference tile size (default 512)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
-                   help="compute device (default auto)")
+                   f"calibrated on held-out images when the model was trained, else 0.5; not "
+                   f"with {BUILTIN})")
+    p.add_argument("--tile", type=_tile, default=None,
+                   help=f"inference tile size (default 512; not with {BUILTIN})")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None,
+                   help=f"compute device (default auto; not with {BUILTIN}, which runs on the CPU)")
     p.add_argument("--force", action="store_true",
                    help="replace masks (and probability maps) that already exist in DIR")
     p.set_defaults(func=run)
@@ -107,14 +116,13 @@ def _image_paths(folder: Path) -> list[Path]:
 def run_builtin(args: argparse.Namespace) -> int:
     """Masks of the training-free detector for every image of IMAGES."""
     from ..core.detector import detect_cracks
-    from ..core.errors import InputError
     from ..core.io.mask_io import write_mask
     from ..core.io.range_io import read_range_image
     from .progress import ProgressBar
 
-    if args.threshold is not None:
-        raise InputError(None, f"--threshold applies to a model, not to {BUILTIN} (the detector "
-                               "thresholds each image by its own statistics)")
+    for option, reason in _MODEL_ONLY.items():
+        refuse_unused(option, getattr(args, option[2:]),
+                      f"applies to a model, not to {BUILTIN} ({reason})")
     paths = _image_paths(args.images)
     out = _output_folder(args, paths)
     prob_dir = out / PROBABILITY_DIR
@@ -152,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
     from .progress import ProgressBar
 
     configure_threads(0)
-    device = select_device(args.device)
+    device = select_device(args.device or "auto")
+    tile = 512 if args.tile is None else args.tile
     paths = _image_paths(args.images)
     out = _output_folder(args, paths)  # before the model loads: fail fast
     model, ckpt = load_any_model(args.model, device=device)
@@ -172,8 +181,8 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar(len(paths), label="images")
     n_crack = 0
     try:
-        for event in iter_predict_images(model, images(), total=len(paths), tile=args.tile,
-                                         overlap=min(64, args.tile // 4), device=device):
+        for event in iter_predict_images(model, images(), total=len(paths), tile=tile,
+                                         overlap=min(64, tile // 4), device=device):
             if isinstance(event, ImagePrediction):
                 mask = event.prediction.probability > threshold
                 n_crack += int(mask.any())

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..core.active.strategies import STRATEGY_NAMES
 from .argtypes import int_at_least as _int_at_least
 from .argtypes import open_fraction
+from .conflicts import refuse_together, refuse_unused
 from .printable import printable
 
 _probability = open_fraction("the threshold")
@@ -22,11 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "crack_entropy, topk_entropy, margin, least_confidence; bald with --mc-passes; "
         "disagreement with --student), a suggestion mask and a probability map, all stored "
         "with the model version; the strategy's ranking becomes the queue order. Without any "
-        "model (nothing trained yet) the queue is ranked by label-free diversity (cold start)."
+        "model (nothing trained yet) the queue is ranked by label-free diversity (cold start), "
+        "which takes none of the model's options (--strategy, --student, --mc-passes, "
+        "--threshold, --tile, --device)."
     )
     p = subparsers.add_parser("rank", help=HELP, description=description)
     p.add_argument("project", metavar="PROJECT", type=Path, help="project folder")
-    p.add_argument("--strategy", choices=STRATEGY_NAMES, default="hybrid",
+    p.add_argument("--strategy", choices=STRATEGY_NAMES, default=None,
                    help="selection strategy (default hybrid)")
     p.add_argument("--model", type=Path, default=None,
                    help="checkpoint to score with (default: the project's current model)")
@@ -39,11 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_int_at_least(0), default=0, help="seed (default 0)")
     p.add_argument("--threshold", type=_probability, default=None,
                    help="crack probability of the suggestion masks (default: the model's "
-                   "calibrated threshold, else 0.5)")
+                   "calibrated threshold, else 0.5; not with --no-suggestions)")
     p.add_argument("--no-suggestions", action="store_true",
                    help="do not write suggestion masks and probability maps")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--tile", type=_int_at_least(16), default=512, help="inference tile (512)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--tile", type=_int_at_least(16), default=None,
+                   help="inference tile (default 512)")
     p.add_argument("--top", type=_int_at_least(0), default=10,
                    help="how many of the ranked names to print (default 10)")
     p.set_defaults(func=run)
@@ -84,20 +89,69 @@ def _drive(gen, bar_label: str):  # noqa: ANN001, ANN202
     return run.value
 
 
+#: The options only a model uses, refused at the cold start.
+_MODEL_ONLY = ("--strategy", "--student", "--mc-passes", "--threshold", "--tile", "--device")
+
+
+def _check_options(args: argparse.Namespace) -> str:
+    """Refuse contradictory options; return the strategy."""
+    from ..core.errors import ConfigError
+
+    strategy = args.strategy or "hybrid"
+    if strategy == "bald" and args.mc_passes < 2:
+        raise ConfigError("strategy 'bald' needs --mc-passes >= 2")
+    if args.mc_passes == 1:
+        raise ConfigError("--mc-passes must be 0 or >= 2")
+    if strategy == "disagreement" and args.student is None:
+        raise ConfigError("strategy 'disagreement' needs --student MODEL")
+    refuse_together("--no-suggestions", args.no_suggestions, "--threshold", args.threshold,
+                    "--threshold only sets the suggestion masks, which are not written")
+    return strategy
+
+
+def _refuse_model_options(args: argparse.Namespace) -> None:
+    """At the cold start (no model), refuse what only a model would use."""
+    for option in _MODEL_ONLY:
+        value = getattr(args, option[2:].replace("-", "_"))
+        refuse_unused(option, value or None, "needs a model; the project has none yet (the "
+                      "cold start ranks by label-free diversity): give --model, or leave "
+                      f"{option} out")
+
+
+def _score(project: Any, args: argparse.Namespace, model_path: Path,
+           strategy: str) -> tuple[list[str] | None, str]:
+    """Score the unlabeled images with the model at ``model_path``; the ranking and version."""
+    from ..core.active.round import iter_score_project
+    from ..core.calibration import model_threshold
+    from ..core.device import select_device
+    from ..core.model import load_model
+
+    device = select_device(args.device or "auto")
+    tile = 512 if args.tile is None else args.tile
+    model, ckpt = load_model(model_path, device=device)
+    student = None
+    if args.student is not None:
+        student, _ = load_model(args.student, device=device)
+    version = _model_version(project, model_path)
+    profile = str(ckpt.train_config.get("profile", "none"))
+    threshold = model_threshold(ckpt.metadata) if args.threshold is None else args.threshold
+    ranking = _drive(iter_score_project(
+        project, model, version, strategy=strategy, k=args.k, seed=args.seed,
+        student=student, mc_passes=args.mc_passes, suggest_threshold=threshold,
+        write_suggestions=not args.no_suggestions, store_probabilities=not args.no_suggestions,
+        profile=profile, tile=tile, overlap=min(64, tile // 4), device=device), "images")
+    return ranking, version
+
+
 def run(args: argparse.Namespace) -> int:
     """Score, store, rank and print the top of the queue."""
     import time
 
-    from ..core.active.round import iter_cold_start, iter_score_project
-    from ..core.errors import ConfigError, ProjectError
+    from ..core.active.round import iter_cold_start
+    from ..core.errors import ProjectError
     from ..core.project import Project
 
-    if args.strategy == "bald" and args.mc_passes < 2:
-        raise ConfigError("strategy 'bald' needs --mc-passes >= 2")
-    if args.mc_passes == 1:
-        raise ConfigError("--mc-passes must be 0 or >= 2")
-    if args.strategy == "disagreement" and args.student is None:
-        raise ConfigError("strategy 'disagreement' needs --student MODEL")
+    strategy = _check_options(args)
     if not Project.is_project(args.project):
         raise ProjectError(args.project, "is not a project (no .crack-al/project.sqlite); "
                                          "create one with the napari plugin or make-sample")
@@ -108,33 +162,16 @@ def run(args: argparse.Namespace) -> int:
             current = project.current_model()
             model_path = None if current is None else Path(current["path"])
         if model_path is None:
+            _refuse_model_options(args)
             print("no trained model yet: ranking by label-free diversity (cold start)")
             ranking = _drive(iter_cold_start(project, k=args.k, seed=args.seed), "images")
-            version = "cold-start"
+            version, how = "cold-start", "by label-free diversity"
         else:
-            from ..core.calibration import model_threshold
-            from ..core.device import select_device
-            from ..core.model import load_model
-
-            device = select_device(args.device)
-            model, ckpt = load_model(model_path, device=device)
-            student = None
-            if args.student is not None:
-                student, _ = load_model(args.student, device=device)
-            version = _model_version(project, model_path)
-            profile = str(ckpt.train_config.get("profile", "none"))
-            threshold = model_threshold(ckpt.metadata) if args.threshold is None \
-                else args.threshold
-            ranking = _drive(iter_score_project(
-                project, model, version, strategy=args.strategy, k=args.k, seed=args.seed,
-                student=student, mc_passes=args.mc_passes, suggest_threshold=threshold,
-                write_suggestions=not args.no_suggestions,
-                store_probabilities=not args.no_suggestions, profile=profile, tile=args.tile,
-                overlap=min(64, args.tile // 4),
-                device=device), "images")
+            ranking, version = _score(project, args, model_path, strategy)
+            how = f"with strategy {strategy}"
     ranking = ranking or []
     seconds = time.perf_counter() - start
-    print(f"ranked {len(ranking)} unlabeled image(s) with strategy {args.strategy} "
+    print(f"ranked {len(ranking)} unlabeled image(s) {how} "
           f"(model {version}) in {seconds:.1f} s; queue re-sorted")
     for i, name in enumerate(ranking[:args.top], 1):
         mark = "*" if i <= args.k else " "

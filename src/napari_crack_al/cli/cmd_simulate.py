@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .argtypes import int_at_least as _int_at_least
 from .argtypes import existing_file, open_fraction, seconds, share
+from .conflicts import refuse_together, refuse_unused
 
 _fraction = open_fraction("the validation fraction")
 
@@ -82,10 +83,12 @@ def _add_arms(p: argparse.ArgumentParser) -> None:
     from ..core.simulation import SIM_STRATEGIES
     from ..core.training.config import TRAIN_MODES
 
-    p.add_argument("--initial", type=_int_at_least(1), default=5,
-                   help="images annotated before the first round (default 5)")
-    p.add_argument("--per-round", type=_int_at_least(1), default=5,
-                   help="images annotated after each round (default 5)")
+    p.add_argument("--initial", type=_int_at_least(1), default=None,
+                   help="images annotated before the first round (default 5; not when the "
+                   "full arm is the only arm)")
+    p.add_argument("--per-round", type=_int_at_least(1), default=None,
+                   help="images annotated after each round (default 5; not when the full arm "
+                   "is the only arm)")
     p.add_argument("--rounds", type=_int_at_least(1), default=4,
                    help="training rounds per arm (default 4)")
     p.add_argument("--strategy", choices=SIM_STRATEGIES, default=None,
@@ -96,7 +99,8 @@ def _add_arms(p: argparse.ArgumentParser) -> None:
                    help="run several strategies with the same seed, budget and validation "
                    "split (not with --strategy)")
     p.add_argument("--mode", choices=TRAIN_MODES, default=None,
-                   help="training mode of every arm (default semi)")
+                   help="training mode of every arm but the full one, which is always "
+                   "supervised (default semi)")
     p.add_argument("--modes", metavar="M1,M2", type=_name_list(TRAIN_MODES, "modes"),
                    default=None, help="several modes, e.g. semi,supervised (not with --mode)")
     p.add_argument("--arms", metavar="A1,A2,...", type=_arm_list, default=None,
@@ -115,8 +119,8 @@ def _add_training(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--preset", choices=("fast", "accurate"), default="fast",
                    help="model preset (default fast)")
-    p.add_argument("--iterations", type=_int_at_least(1), default=200,
-                   help="training steps per round (default 200)")
+    p.add_argument("--iterations", type=_int_at_least(1), default=None,
+                   help="training steps per round (default 200; not with --seconds)")
     p.add_argument("--seconds", type=seconds, default=None,
                    help="training time per round instead of --iterations (steps planned from "
                    "the step time measured on this machine; not reproducible across machines)")
@@ -133,18 +137,20 @@ def _add_training(p: argparse.ArgumentParser) -> None:
                    "(default 0.2, as in the plugin; 0 turns calibration off)")
     p.add_argument("--no-detector", action="store_true",
                    help="round-0 images start from an empty mask instead of the training-free "
-                   "detector's suggestion")
+                   "detector's suggestion (not when the full arm is the only arm)")
     p.add_argument("--model-suggestions", action="store_true",
                    help="after each round always suggest the model's masks (default: the "
                    "cheapest of the model's, the tuned detector's and none by their edit "
-                   "fraction on the held-out images, as in the plugin)")
+                   "fraction on the held-out images, as in the plugin; not when the full arm "
+                   "is the only arm)")
     p.add_argument("--crop-size", type=_int_at_least(32), default=None,
                    help="training crop side, a multiple of 16 (default: the preset's)")
     p.add_argument("--batch-size", type=_int_at_least(1), default=None,
                    help="labelled (and unlabelled) crops per step (default: the preset's)")
     p.add_argument("--warmup", type=_int_at_least(0), default=None,
-                   help="supervised warm-up steps per round before the semi-supervised losses "
-                   "start (default: 10 %% of --iterations)")
+                   help="supervised warm-up steps of an arm's first round before the "
+                   "semi-supervised losses start (later rounds warm-start and use them at "
+                   "once; default: 10 %% of --iterations; needs an arm in a semi mode)")
     p.add_argument("--class-weighting", action="store_true",
                    help="inverse-frequency class weights in the cross-entropy terms (helps the "
                    "semi mode against collapsing to background with few labels)")
@@ -162,29 +168,45 @@ def _add_training(p: argparse.ArgumentParser) -> None:
                    help="replace existing project_<arm> folders in DIR")
 
 
+#: Options of the active arms only: refused when the full arm is the only arm.
+_NOT_FOR_FULL = ("--mode", "--modes", "--initial", "--per-round", "--no-detector",
+                 "--model-suggestions")
+
+
+def _value(args: argparse.Namespace, option: str) -> object:
+    """The parsed value of ``option`` ("--per-round" -> ``args.per_round``)."""
+    return getattr(args, option[2:].replace("-", "_"))
+
+
 def _check_exclusive(args: argparse.Namespace) -> None:
     """Refuse options that another option would silently override."""
-    from ..core.errors import ConfigError
-
-    clashes = [("--arms", args.arms, "--compare", args.compare),
-               ("--arms", args.arms, "--modes", args.modes),
-               ("--arms", args.arms, "--strategy", args.strategy),
-               ("--arms", args.arms, "--mode", args.mode),
-               ("--compare", args.compare, "--strategy", args.strategy),
-               ("--modes", args.modes, "--mode", args.mode)]
-    for a, va, b, vb in clashes:
-        if va is not None and vb is not None:
-            raise ConfigError(f"give {a} or {b}, not both ({a} decides what {b} would)")
+    for a, b in (("--arms", "--compare"), ("--arms", "--modes"), ("--arms", "--strategy"),
+                 ("--arms", "--mode"), ("--compare", "--strategy"), ("--modes", "--mode")):
+        refuse_together(a, _value(args, a), b, _value(args, b))
+    refuse_together("--seconds", args.seconds, "--iterations", args.iterations,
+                    "--seconds plans the steps of each round")
 
 
-def build_config(args: argparse.Namespace):  # noqa: ANN201
-    """The :class:`SimulationConfig` described by parsed arguments."""
-    from ..core.simulation import SimulationConfig
+def _check_arms(args: argparse.Namespace, arms: list) -> None:
+    """Refuse options that no arm of this run would use."""
+    from ..core.simulation.curves import FULL_STRATEGY
+
+    if all(arm.strategy == FULL_STRATEGY for arm in arms):
+        for option in _NOT_FOR_FULL:
+            refuse_unused(option, _value(args, option), "does not apply to the full arm, the "
+                          "only arm of this run (it trains supervised on every training image)")
+    if all(arm.mode == "supervised" for arm in arms):
+        refuse_unused("--warmup", args.warmup, "applies to the semi-supervised modes; every "
+                      "arm of this run is supervised")
+
+
+def _train_config(args: argparse.Namespace):  # noqa: ANN202 - TrainConfig
+    """The training settings of one round."""
     from ..core.device import cpu_cores
     from ..core.training.config import TrainConfig
 
-    overrides = {"iterations": args.iterations, "seed": args.seed, "device": args.device,
-                 "profile": args.profile,
+    overrides = {"iterations": 200 if args.iterations is None else args.iterations,
+                 "seed": args.seed, "device": args.device, "profile": args.profile,
                  "threads": args.threads if args.threads is not None else cpu_cores()}
     if args.crop_size is not None:
         overrides["crop_size"] = args.crop_size
@@ -200,18 +222,33 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
             overrides[name] = getattr(args, name)
     if args.encoder_weights is not None:
         overrides["encoder_weights"] = str(args.encoder_weights)
-    train = TrainConfig.from_preset(args.preset, **overrides)
-    held = {} if args.heldout_fraction is None else {"heldout_fraction": args.heldout_fraction}
+    return TrainConfig.from_preset(args.preset, **overrides)
+
+
+def build_config(args: argparse.Namespace):  # noqa: ANN201
+    """The :class:`SimulationConfig` described by parsed arguments.
+
+    Raises
+    ------
+    ConfigError
+        Two options of which one would override the other, or an option no arm uses.
+    """
+    from ..core.simulation import SimulationConfig
+
     _check_exclusive(args)
+    held = {} if args.heldout_fraction is None else {"heldout_fraction": args.heldout_fraction}
     strategies = args.compare if args.compare is not None else (args.strategy or "hybrid",)
     modes = args.modes if args.modes is not None else (args.mode or "semi",)
-    return SimulationConfig(train=train, strategies=tuple(strategies), modes=tuple(modes),
-                            initial=args.initial, per_round=args.per_round, rounds=args.rounds,
-                            seed=args.seed, tile=args.tile, overlap=min(64, args.tile // 4),
-                            full_reference=bool(args.full), threshold=args.threshold,
-                            builtin_first=not args.no_detector,
-                            choose_source=not args.model_suggestions,
-                            arm_list=tuple(args.arms) if args.arms else (), **held)
+    config = SimulationConfig(
+        train=_train_config(args), strategies=tuple(strategies), modes=tuple(modes),
+        initial=5 if args.initial is None else args.initial,
+        per_round=5 if args.per_round is None else args.per_round, rounds=args.rounds,
+        seed=args.seed, tile=args.tile, overlap=min(64, args.tile // 4),
+        full_reference=bool(args.full), threshold=args.threshold,
+        builtin_first=not args.no_detector, choose_source=not args.model_suggestions,
+        arm_list=tuple(args.arms) if args.arms else (), **held)
+    _check_arms(args, config.arms)
+    return config
 
 
 def _data(args: argparse.Namespace):  # noqa: ANN202
@@ -229,6 +266,13 @@ def _data(args: argparse.Namespace):  # noqa: ANN202
     return split_pairs(pairs, fraction, seed=args.seed)
 
 
+def _budget(train) -> str:  # noqa: ANN001 - TrainConfig
+    """A round's training budget in words: iterations, or seconds with --seconds."""
+    if train.seconds is not None:
+        return f"{train.seconds:g} s of training"
+    return f"{train.iterations} iterations"
+
+
 def run(args: argparse.Namespace) -> int:
     """Drive :func:`simulate` with progress bars; print the learning curve."""
     from ..core.simulation.curves import summarize_arms
@@ -241,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     arms = config.arms
     print(f"simulating {len(arms)} arm(s) ({', '.join(a.name for a in arms)}): "
           f"{len(train_pairs)} training images, {len(val_pairs)} validation images, "
-          f"{config.rounds} round(s) x {config.train.iterations} iterations", file=sys.stderr)
+          f"{config.rounds} round(s) x {_budget(config.train)}", file=sys.stderr)
     bar: ProgressBar | None = None
     rows = []
 

@@ -12,6 +12,7 @@ from .argtypes import positive_float as _positive_float
 from .argtypes import positive_int as _positive_int
 from .argtypes import seconds as _seconds
 from .argtypes import share as _share
+from .conflicts import refuse_together
 
 HELP = "train a crack segmenter on images with masks (U2PL semi-supervised or supervised)"
 
@@ -36,16 +37,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="model file to write (e.g. model.pt); its folder is created")
     p.add_argument("--unlabeled", metavar="DIR", type=Path, default=None,
                    help="folder of images without masks for semi-supervised training "
-                   "(images that have a mask in MASKS are left out)")
+                   "(images that have a mask in MASKS are left out; not with --mode supervised)")
     p.add_argument("--mode", choices=TRAIN_MODES, default="semi",
                    help="semi: U2PL (default; supervised when no --unlabeled); unimatch: "
                    "weak-to-strong consistency with feature perturbation; supervised only")
     p.add_argument("--preset", choices=("fast", "accurate"), default="fast",
-                   help="model size: fast (ResNet-18, CPU) or accurate (ResNet-50, GPU)")
+                   help="model size: fast (ResNet-18, CPU) or accurate (ResNet-50, GPU); with "
+                   "--init the model is --init's and the preset only sets the default crop "
+                   "size, batch size and iterations")
     p.add_argument("--decoder", choices=DECODERS, default=None,
-                   help="decoder of a new model (default: the preset's, unet)")
+                   help="decoder of a new model (default: the preset's, unet; not with --init)")
     p.add_argument("--iterations", type=_positive_int, default=None,
-                   help="optimisation steps (default: the preset's)")
+                   help="optimisation steps (default: the preset's; not with --seconds)")
     p.add_argument("--seconds", type=_seconds, default=None,
                    help="training time instead of --iterations: the steps are planned from "
                    "the step time measured on this machine")
@@ -61,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="training crop side in pixels, a multiple of 16 (default: the preset's)")
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="labelled crops per step (default: the preset's)")
-    p.add_argument("--lr", type=_positive_float, default=None, help="base learning rate (0.01)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="base learning rate (default 0.01)")
     p.add_argument("--profile", choices=PROFILE_MODES, default=DEFAULT_PROFILE,
                    help="normalisation: remove the road's transverse profile first (auto, the "
                    "default: per column for one-channel range images, not for photographs)")
@@ -75,8 +79,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "makes the held-out F1 worse keeps this model)")
     p.add_argument("--encoder-weights", metavar="FILE", type=existing_file, default=None,
                    help="ResNet weights for the encoder of a new model, from a local file (e.g. "
-                   "a torchvision resnet18 state dict you downloaded); nothing is downloaded")
+                   "a torchvision resnet18 state dict you downloaded; not with --init); nothing "
+                   "is downloaded")
     p.set_defaults(func=run)
+
+
+def _check_exclusive(args: argparse.Namespace) -> None:
+    """Refuse options that another option would silently override."""
+    refuse_together("--seconds", args.seconds, "--iterations", args.iterations,
+                    "--seconds plans the steps")
+    for option in ("--decoder", "--encoder-weights"):
+        refuse_together("--init", args.init, option, getattr(args, option[2:].replace("-", "_")),
+                        f"--init continues its model; {option} shapes a new one")
+    if args.mode == "supervised":
+        refuse_together("--unlabeled", args.unlabeled, "--mode supervised", True,
+                        "supervised training uses no unlabelled images")
 
 
 def _config(args: argparse.Namespace):  # noqa: ANN202 - TrainConfig
@@ -121,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.training.trainer import train
     from .progress import ProgressBar
 
+    _check_exclusive(args)
     config = _config(args)
     labeled, validation = _labeled_and_heldout(args, config.profile)
     unlabeled = []
