@@ -35,6 +35,24 @@ def _message(exc: BaseException, action: str | None) -> str:
     return f"{action}: {text}" if action else text
 
 
+def report_job_failure(outcome: Any, action: str) -> None:
+    """Report the error of a finished background job (nothing when it ended well or was
+    cancelled); an unexpected error is also logged with its traceback.
+
+    Parameters
+    ----------
+    outcome : JobOutcome
+        The job's outcome (``error``, ``cancelled``).
+    action : str
+        What the job was doing, prefixed to the message.
+    """
+    if outcome.error is None or outcome.cancelled:
+        return
+    if not is_user_error(outcome.error):
+        logger.error("%s failed", action, exc_info=outcome.error)
+    report(outcome.error, action)
+
+
 def report(exc: BaseException, action: str | None = None) -> str:
     """Show ``exc`` as an error notification (and log it); returns the message shown.
 

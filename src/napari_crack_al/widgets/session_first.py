@@ -14,7 +14,6 @@ This module uses napari's thread workers but no Qt widgets.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from . import notify
@@ -27,7 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FirstSuggestionsMixin"]
 
-logger = logging.getLogger(__name__)
 
 
 class FirstSuggestionsMixin:
@@ -143,10 +141,7 @@ class FirstSuggestionsMixin:
             self.queue_changed.emit()
 
     def _on_first_done(self, outcome: JobOutcome) -> None:
-        if outcome.error is not None and not outcome.cancelled:
-            if not notify.is_user_error(outcome.error):
-                logger.error("first suggestions failed", exc_info=outcome.error)
-            notify.report(outcome.error, "First suggestions")
+        notify.report_job_failure(outcome, "First suggestions")
         if self.project is not None:
             self.queue_changed.emit()
         self.first_suggestions_finished.emit()

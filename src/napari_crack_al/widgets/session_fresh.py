@@ -12,7 +12,6 @@ This module uses napari's thread workers but no Qt widgets.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from . import notify
@@ -25,7 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FreshSuggestionMixin"]
 
-logger = logging.getLogger(__name__)
 
 
 class FreshSuggestionMixin:
@@ -93,7 +91,4 @@ class FreshSuggestionMixin:
         self.queue_changed.emit()
 
     def _on_fresh_done(self, outcome: JobOutcome) -> None:
-        if outcome.error is not None and not outcome.cancelled:
-            if not notify.is_user_error(outcome.error):
-                logger.error("on-demand suggestion failed", exc_info=outcome.error)
-            notify.report(outcome.error, "Suggestion of the image on screen")
+        notify.report_job_failure(outcome, "Suggestion of the image on screen")
