@@ -116,3 +116,21 @@ def test_the_trainer_reads_a_lazy_pool_batch_by_batch(tmp_path):
     assert pool.peak_bytes <= 80 * 80 * 5
     meta = torch.load(run.value.checkpoint, weights_only=True)["metadata"]
     assert meta["unlabeled_images"] == names
+
+
+def test_a_pool_of_unreadable_files_leaves_training_supervised(tmp_path):
+    from napari_crack_al.core.events import Outcome
+    from napari_crack_al.core.training.trainer import train
+
+    labeled = [_synthetic(k, True) for k in range(2)]
+    pool = LazyImages(["u8", "u9"], _Disk(bad=("u8", "u9")))
+    config = TrainConfig(mode="semi", iterations=3, crop_size=64, batch_size=2,
+                         unlabeled_batch_size=2, warmup_iterations=1, semi_entry_f1=0.0,
+                         threads=1, seed=0, device="cpu")
+    run = Outcome(train(labeled, pool, config, checkpoint_path=tmp_path / "m.pt"))
+    events = list(run)
+    assert run.value is not None and run.value.checkpoint is not None
+    assert sorted(pool.failed) == ["u8", "u9"]
+    steps = [e for e in events if hasattr(e, "losses")]
+    assert len(steps) == 3
+    assert all(e.losses["unsup"] == 0.0 and e.losses["contrastive"] == 0.0 for e in steps)
