@@ -59,3 +59,27 @@ def test_sequences_are_stored_as_tuples():
     cfg = ModelConfig(unet_channels=[64, 32, 16, 8, 4], multi_grid=[1, 2])
     assert cfg.unet_channels == (64, 32, 16, 8, 4) and cfg.multi_grid == (1, 2)
     assert DetectorConfig(sigmas=[1, 3]).sigmas == (1.0, 3.0)
+
+
+@dataclass
+class _Ranges:
+    width: Any = (1, 3)
+    kinds: Any = ("a",)
+
+
+def test_pair_checks_order_bounds_and_integers():
+    assert Problems(_Ranges(width=[1, 3])).pair("width", 0, 10) == (1.0, 3.0)
+    assert Problems(_Ranges()).pair("width", 0, 10, integer=True) == (1, 3)
+    for bad, phrase in (((3, 1), "0 <= min <= max <= 10"), ((1, 11), "0 <= min <= max <= 10"),
+                        ((1.5, 2), "integers"), (5, "pair"), (("a", 1), "pair")):
+        check = Problems(_Ranges(width=bad))
+        assert check.pair("width", 0, 10, integer=True) is None
+        assert phrase in check.messages[0]
+    assert Problems(_Ranges(width=(9, 2))).pair("width", 0, 10, ordered=False) == (9.0, 2.0)
+
+
+def test_members_normalise_a_name_to_a_tuple_and_list_the_valid_ones():
+    assert Problems(_Ranges(kinds="a")).members("kinds", ("a", "b")) == ("a",)
+    check = Problems(_Ranges(kinds=["a", "z"]))
+    assert check.members("kinds", ("a", "b")) is None
+    assert check.messages == ["unknown kinds ['z']; valid: a, b"]

@@ -106,6 +106,42 @@ class Problems:
             return None
         return tuple(float(x) for x in values)
 
+    def pair(self, name: str, low: float, high: float = math.inf, *, integer: bool = False,
+             ordered: bool = True, value: Any = None) -> tuple | None:
+        """``name`` (or ``value`` when given) must be two numbers in ``[low, high]``.
+
+        ``ordered``: a ``(min, max)`` range (min <= max); otherwise any two values, e.g.
+        ``(height, width)``. Returns the pair as floats (ints with ``integer``), or None
+        when it is not valid.
+        """
+        v = getattr(self.obj, name) if value is None else value
+        what = "(min, max)" if ordered else "(height, width)"
+        try:
+            lo, hi = (float(x) for x in v)
+        except (TypeError, ValueError):
+            self.add(f"{name} must be a {what} pair of numbers (got {v!r})")
+            return None
+        if integer and not (lo.is_integer() and hi.is_integer()):
+            self.add(f"{name} must hold integers (got {v!r})")
+            return None
+        inside = low <= min(lo, hi) and max(lo, hi) <= high and math.isfinite(lo + hi)
+        if not inside or (ordered and lo > hi):
+            rule = f"{low} <= min <= max <= {high}" if ordered else f"values in [{low}, {high}]"
+            self.add(f"{name} must satisfy {rule} (got {v!r})")
+            return None
+        return (int(lo), int(hi)) if integer else (lo, hi)
+
+    def members(self, name: str, options: Iterable[str]) -> tuple[str, ...] | None:
+        """``name`` must be one of ``options`` or a sequence of them; returns the tuple."""
+        options = tuple(options)
+        v = getattr(self.obj, name)
+        values = (v,) if isinstance(v, str) else tuple(v) if isinstance(v, (list, tuple)) else None
+        bad = [x for x in values if x not in options] if values is not None else [v]
+        if bad:
+            self.add(f"unknown {name} {bad}; valid: {', '.join(options)}")
+            return None
+        return values
+
     def boolean(self, *names: str) -> None:
         """Each of ``names`` must be True or False."""
         for name in names:

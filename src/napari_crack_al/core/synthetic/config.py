@@ -6,13 +6,13 @@ names; the generator itself is :func:`~napari_crack_al.core.synthetic.generate_r
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..config_io import ConfigIO
-from ..errors import ConfigError
+from ..checks import Problems
 
 __all__ = ["CRACK_KINDS", "DISTRACTOR_KINDS", "SyntheticConfig"]
 
@@ -20,36 +20,12 @@ CRACK_KINDS: tuple[str, ...] = ("longitudinal", "transverse", "branching", "alli
 DISTRACTOR_KINDS: tuple[str, ...] = ("sealed", "joint")
 
 
-def _pair(value: object, name: str, *, low: float, high: float = math.inf,
-          integer: bool = False, ordered: bool = True) -> tuple:
-    what = "(min, max)" if ordered else "(height, width)"
-    try:
-        lo, hi = value  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a {what} pair, got {value!r}") from None
-    try:
-        lo, hi = float(lo), float(hi)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must hold two numbers, got {value!r}") from None
-    if integer:
-        if not (lo.is_integer() and hi.is_integer()):
-            raise ConfigError(f"{name} must hold integers, got {value!r}")
-        lo, hi = int(lo), int(hi)
-    if ordered and not (low <= lo <= hi <= high):
-        raise ConfigError(f"{name} must satisfy {low} <= min <= max <= {high}, got {value!r}")
-    if not ordered and not (low <= min(lo, hi) and max(lo, hi) <= high):
-        raise ConfigError(f"{name} must lie between {low} and {high} pixels, got {value!r}")
-    return lo, hi
-
-
-def _fraction(value: float, name: str, high: float = 1.0) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number in [0, {high}], got {value!r}") from None
-    if not (0.0 <= value <= high):
-        raise ConfigError(f"{name} must lie in [0, {high}], got {value!r}")
-    return value
+#: (min, max) ranges of the generator and their bounds.
+_RANGES = (("width_px", 1.0, 50.0), ("depth_mm", 0.01, 100.0), ("stone_size_mm", 0.5, 100.0),
+           ("cross_slope_percent", -10.0, 10.0), ("rut_depth_mm", 0.0, 100.0))
+#: Shares and amplitudes in [0, high].
+_FRACTIONS = (("no_crack_fraction", 1.0), ("distractor_probability", 1.0),
+              ("dropout_fraction", 0.5), ("noise_mm", 100.0), ("texture_mm", 100.0))
 
 
 @dataclass(frozen=True)
@@ -116,47 +92,27 @@ class SyntheticConfig(ConfigIO):
     units_per_mm: float = 100.0
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
+        check = Problems(self)
         size = (self.size, self.size) if isinstance(self.size, (int, np.integer)) else self.size
-        size = _pair(size, "size", low=32, high=20_000, integer=True, ordered=False)
-        set_(self, "size", size)
-        if not (float(self.pixel_size_mm) > 0 and math.isfinite(float(self.pixel_size_mm))):
-            raise ConfigError(f"pixel_size_mm must be a positive number, "
-                              f"got {self.pixel_size_mm!r}")
-        set_(self, "pixel_size_mm", float(self.pixel_size_mm))
-        kinds = ((self.crack_kinds,) if isinstance(self.crack_kinds, str)
-                 else tuple(self.crack_kinds))
-        bad = [k for k in kinds if k not in CRACK_KINDS]
-        if bad:
-            raise ConfigError(f"unknown crack kind(s) {bad}; valid kinds: {', '.join(CRACK_KINDS)}")
-        set_(self, "crack_kinds", kinds)
-        set_(self, "n_cracks", _pair(self.n_cracks, "n_cracks", low=0, high=200, integer=True))
-        set_(self, "no_crack_fraction", _fraction(self.no_crack_fraction, "no_crack_fraction"))
-        set_(self, "width_px", _pair(self.width_px, "width_px", low=1.0, high=50.0))
-        set_(self, "depth_mm", _pair(self.depth_mm, "depth_mm", low=0.01, high=100.0))
-        set_(self, "distractors", bool(self.distractors))
-        dkinds = ((self.distractor_kinds,) if isinstance(self.distractor_kinds, str)
-                  else tuple(self.distractor_kinds))
-        bad = [k for k in dkinds if k not in DISTRACTOR_KINDS]
-        if bad:
-            raise ConfigError(f"unknown distractor kind(s) {bad}; valid kinds: "
-                              f"{', '.join(DISTRACTOR_KINDS)}")
-        set_(self, "distractor_kinds", dkinds)
-        set_(self, "distractor_probability",
-             _fraction(self.distractor_probability, "distractor_probability"))
-        set_(self, "dropout_fraction", _fraction(self.dropout_fraction, "dropout_fraction", 0.5))
-        for name in ("noise_mm", "texture_mm"):
-            set_(self, name, _fraction(getattr(self, name), name, high=100.0))
-        set_(self, "stone_size_mm", _pair(self.stone_size_mm, "stone_size_mm", low=0.5, high=100.0))
-        set_(self, "cross_slope_percent",
-             _pair(self.cross_slope_percent, "cross_slope_percent", low=-10.0, high=10.0))
-        set_(self, "rut_depth_mm", _pair(self.rut_depth_mm, "rut_depth_mm", low=0.0, high=100.0))
-        if not (float(self.units_per_mm) > 0):
-            raise ConfigError(f"units_per_mm must be positive, got {self.units_per_mm!r}")
-        set_(self, "units_per_mm", float(self.units_per_mm))
-        if not (1 <= int(self.base_value) <= 65535):
-            raise ConfigError(f"base_value must lie in [1, 65535], got {self.base_value!r}")
-        set_(self, "base_value", int(self.base_value))
+        values: dict[str, Any] = {
+            "size": check.pair("size", 32, 20_000, integer=True, ordered=False, value=size),
+            "crack_kinds": check.members("crack_kinds", CRACK_KINDS),
+            "distractor_kinds": check.members("distractor_kinds", DISTRACTOR_KINDS),
+            "n_cracks": check.pair("n_cracks", 0, 200, integer=True),
+        }
+        for name, low, high in _RANGES:
+            values[name] = check.pair(name, low, high)
+        check.number("pixel_size_mm", 0.0, low_open=True)
+        check.number("units_per_mm", 0.0, low_open=True)
+        for name, high in _FRACTIONS:
+            check.number(name, 0.0, high)
+        check.integer("base_value", 1, 65535)
+        check.raise_if_any("SyntheticConfig")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        for name in ("pixel_size_mm", "units_per_mm", *(n for n, _ in _FRACTIONS)):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "distractors", bool(self.distractors))
 
     @property
     def shape(self) -> tuple[int, int]:
