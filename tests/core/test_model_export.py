@@ -241,3 +241,16 @@ def test_export_model_cli(setup, tmp_path, capsys):
     assert "would overwrite" in capsys.readouterr().err
     assert main(["export-model", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x.pt")]) == 2
     assert "file does not exist" in capsys.readouterr().err
+
+
+def test_an_onnx_model_asked_for_a_device_it_cannot_use_says_it_runs_on_the_cpu(setup, caplog):
+    pytest.importorskip("onnx", reason="onnx is not installed (pip install napari-crack-al[onnx])")
+    ort = pytest.importorskip("onnxruntime",
+                              reason="onnxruntime is not installed (napari-crack-al[onnx])")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime can run on CUDA")
+    out = setup["root"] / "device.onnx"
+    export_model(setup["ckpt"], out, force=True)
+    with caplog.at_level("WARNING"):
+        load_any_model(out, device="cuda")
+    assert "the ONNX model runs on the CPU" in caplog.text and "device.onnx" in caplog.text

@@ -255,6 +255,10 @@ def _onnx_session(path: Path, device: torch.device) -> Any:
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
+    elif device.type != "cpu":  # MPS, or CUDA without onnxruntime-gpu: said, not hidden
+        log.warning(
+            "%s: onnxruntime here has no provider for %s; the ONNX model runs on the CPU "
+            "(a .pt checkpoint runs on %s)", path, device.type, device.type)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, torch.get_num_threads())
     try:
