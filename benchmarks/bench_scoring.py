@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from napari_crack_al.core.active.scores import score_images
+from napari_crack_al.core.active.scoring import score_images
 from napari_crack_al.core.device import configure_threads, describe_device, select_device
 from napari_crack_al.core.inference import predict_image
 from napari_crack_al.core.model import build_model, preset_config

@@ -19,8 +19,8 @@ from napari_crack_al.core.training.losses import (
     pseudo_label_mask,
     select_by_rank,
     supervised_loss,
-    unsupervised_loss,
 )
+from napari_crack_al.core.training.unsupervised import unsupervised_loss
 
 torch.set_num_threads(1)
 

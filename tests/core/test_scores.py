@@ -20,11 +20,10 @@ from napari_crack_al.core.active.scores import (
     binary_entropy,
     crack_region,
     disagreement_scores,
-    iter_score_images,
-    score_images,
     topk_mean,
     uncertainty_scores,
 )
+from napari_crack_al.core.active.scoring import iter_score_images, score_images
 from napari_crack_al.core.errors import ConfigError
 from napari_crack_al.core.events import CancelToken, ProgressEvent
 from napari_crack_al.core.inference import predict_image

@@ -2,7 +2,7 @@
 
 * :class:`EncoderPool` registers a forward hook on ``model.encoder`` and keeps the
   global average pool of its deepest stage for every tile that passes through, so
-  the scoring pass (:func:`.scores.iter_score_images`) gets the image's embedding
+  the scoring pass (:func:`.scoring.iter_score_images`) gets the image's embedding
   from the same forward pass as its probabilities. The embedding is the mean of the
   tiles' pooled features, L2-normalised.
 * :func:`label_free_features` describes an image without any model or label

@@ -114,15 +114,17 @@ def iter_fresh_suggestion(project: Any, name: str, *, device: Any = None, tile: 
     """
     if not needs_fresh_suggestion(project, name):
         return None
-    version = str(project.current_model()["version"])
+    current = project.current_model()
+    version = str(current["version"])
     source = _source_of(project, version)
-    shape = project.image_shape(name)
     if source == "none":
-        mask = np.zeros(shape, dtype=bool)
+        mask = np.zeros(project.image_shape(name), dtype=bool)
     elif source == "detector":
-        mask = _detector_mask(project, name)
+        from ..detector import tuned_detector_mask
+
+        mask = tuned_detector_mask(project, name)
     else:
-        mask = yield from _model_mask(project, Path(project.current_model()["path"]), name,
+        mask = yield from _model_mask(project, Path(current["path"]), name,
                                       device=device, tile=tile, overlap=overlap, cancel=cancel)
         if mask is None:
             return None
@@ -133,16 +135,6 @@ def iter_fresh_suggestion(project: Any, name: str, *, device: Any = None, tile: 
                             crack_pixels=int(np.count_nonzero(mask)))
     yield event
     return event
-
-
-def _detector_mask(project: Any, name: str) -> np.ndarray:
-    from ..detector import detect_cracks, stored_calibration
-    from ..io.range_io import read_range_image
-
-    raw = read_range_image(project.image_path(name))
-    calibration = stored_calibration(project)
-    config = calibration.config if calibration is not None else None
-    return detect_cracks(raw.data, raw.valid, config).mask
 
 
 def _model_mask(project: Any, path: Path, name: str, *, device: Any, tile: int, overlap: int,

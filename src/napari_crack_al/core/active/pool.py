@@ -20,7 +20,8 @@ from ..events import CancelToken, MessageEvent, ProgressEvent
 from .candidates import candidate_set, scoring_order
 from .embeddings import iter_label_free_embeddings, save_embeddings
 from .probability import write_probability
-from .scores import ImageScores, ScoreConfig, iter_score_images, scores_by_kind
+from .scores import ImageScores, ScoreConfig
+from .scoring import iter_score_images, scores_by_kind
 from .strategies import (
     DIVERSITY_STRATEGIES,
     SCORE_STRATEGIES,
@@ -71,11 +72,10 @@ def lazy_project_images(project: Any, names: Sequence[str], *, profile: str = "n
     from ..training.lazy_images import LazyImages
 
     def load(name: str) -> Any:
-        for _, item in load_images(project, [name], profile=profile):
-            if isinstance(item, InputError):
-                raise item
-            return item
-        raise InputError(None, f"{name}: not read")  # pragma: no cover - one name, one item
+        _, item = next(load_images(project, [name], profile=profile))
+        if isinstance(item, InputError):
+            raise item
+        return item
 
     return LazyImages(names, load, cache_bytes=cache_bytes)
 
@@ -238,12 +238,12 @@ def _iter_score_candidates(project: Any, model: Any, model_version: str, images:
     suggest_threshold, write_suggestions, store_probabilities
         As in :func:`iter_score_project`.
     score_kwargs : dict
-        Keyword arguments of :func:`~.scores.iter_score_images`.
+        Keyword arguments of :func:`~.scoring.iter_score_images`.
 
     Yields
     ------
     ProgressEvent
-        Those of :func:`~.scores.iter_score_images`.
+        Those of :func:`~.scoring.iter_score_images`.
 
     Returns
     -------
@@ -309,7 +309,7 @@ def _iter_embed_annotated(project: Any, model: Any, cache: dict[str, Any] | None
     embeddings : dict of str to ndarray
         Updated in place.
     common : dict
-        Keyword arguments of :func:`~.scores.iter_score_images`.
+        Keyword arguments of :func:`~.scoring.iter_score_images`.
 
     Yields
     ------

@@ -157,10 +157,9 @@ def iter_apply_source(project: Any, choice: SourceChoice, version: str, *,
     list of str
         The images whose suggestion was replaced.
     """
-    from ..detector import BUILTIN_VERSION, detect_cracks, stored_calibration
-    from ..project import ImageStatus
-    from ..io.range_io import read_range_image
+    from ..detector import BUILTIN_VERSION, stored_calibration, tuned_detector_mask
     from ..errors import InputError
+    from ..project import ImageStatus
 
     if choice.source == "model":
         return []
@@ -178,12 +177,11 @@ def iter_apply_source(project: Any, choice: SourceChoice, version: str, *,
             project.set_suggestion(name, np.zeros(shape, bool), version)
         else:
             try:
-                raw = read_range_image(project.image_path(name))
+                mask = tuned_detector_mask(project, name)
             except InputError as exc:
                 logger.warning("kept the model's suggestion of %s: %s", name, exc)
                 continue
-            project.set_suggestion(name, detect_cracks(raw.data, raw.valid, tuned.config).mask,
-                                   BUILTIN_VERSION)
+            project.set_suggestion(name, mask, BUILTIN_VERSION)
         done.append(name)
     yield ProgressEvent(len(names), len(names), f"suggestions: {choice.source}")
     return done

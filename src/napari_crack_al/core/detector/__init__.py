@@ -8,7 +8,7 @@ from __future__ import annotations
 from .calibrate import DetectorCalibration, calibrate_detector, stored_calibration
 from .ridge import Detection, DetectorConfig, detect_cracks, ridge_response
 from .suggest import (BUILTIN_VERSION, DetectorTuned, SuggestionReady, iter_builtin_suggestions,
-                      iter_tune_detector, needs_builtin_suggestion)
+                      iter_tune_detector, needs_builtin_suggestion, tuned_detector_mask)
 
 __all__ = [
     "BUILTIN_VERSION",
@@ -24,4 +24,5 @@ __all__ = [
     "needs_builtin_suggestion",
     "ridge_response",
     "stored_calibration",
+    "tuned_detector_mask",
 ]

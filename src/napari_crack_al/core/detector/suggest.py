@@ -27,7 +27,8 @@ from .calibrate import DETECTOR_META_KEY, CalibrationTally, DetectorCalibration,
 from .ridge import DetectorConfig, detect_cracks
 
 __all__ = ["BUILTIN_VERSION", "SuggestionReady", "DetectorTuned", "needs_builtin_suggestion",
-           "iter_builtin_suggestions", "tuning_samples", "iter_tune_detector"]
+           "iter_builtin_suggestions", "tuned_detector_mask", "tuning_samples",
+           "iter_tune_detector"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,28 @@ def iter_builtin_suggestions(project: Any, names: Sequence[str] | None = None, *
     yield ProgressEvent(len(order), len(order), "first suggestions")
     logger.info("detector suggestions for %d image(s)", len(done))
     return done
+
+
+def tuned_detector_mask(project: Any, name: str) -> Any:
+    """The detector's mask of image ``name`` with the project's tuned setting.
+
+    The default setting without a calibration; an empty mask where the calibration
+    found the detector not worth fixing (``useful`` is False).
+
+    Raises
+    ------
+    InputError
+        The image cannot be read (naming the file).
+    """
+    from ..io.range_io import read_range_image
+
+    import numpy as np
+
+    tuned = stored_calibration(project)
+    image = read_range_image(project.image_path(name))
+    if tuned is not None and not tuned.useful:
+        return np.zeros(image.shape, dtype=bool)
+    return detect_cracks(image.data, image.valid, tuned.config if tuned else None).mask
 
 
 def tuning_samples(project: Any, max_images: int = 6) -> list[str]:

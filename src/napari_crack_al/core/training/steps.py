@@ -137,7 +137,8 @@ def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: Sequence[Train
                 step: int) -> LossTerms:
     """Losses of a U2PL step (see the module docstring)."""
     from .contrastive import contrastive_loss
-    from .losses import hard_pseudo_labels, inverse_frequency_weights, unsupervised_loss
+    from .losses import hard_pseudo_labels, inverse_frequency_weights
+    from .unsupervised import unsupervised_loss
 
     c = run.config
     progress = run.progress(step)
@@ -205,7 +206,7 @@ def unimatch_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: Sequence[T
     features (``feature_dropout``). The two unsupervised terms are averaged.
     """
     from .augment import strong_photometric
-    from .losses import unsupervised_loss
+    from .unsupervised import unsupervised_loss
 
     c = run.config
     progress = run.progress(step)
