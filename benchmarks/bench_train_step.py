@@ -49,6 +49,7 @@ def _config(mode: str, preset: str, crop: int, batch: int, steps: int, device: s
     return TrainConfig.from_preset(
         preset, mode="supervised" if mode == "supervised" else "semi", iterations=steps,
         crop_size=crop, batch_size=batch, unlabeled_batch_size=batch, warmup_iterations=0,
+        semi_entry_f1=0.0,  # time the U2PL step itself: the gate opens at once
         seed=0, device=device, threads=THREADS, use_contrastive=(mode == "semi"), cutmix_prob=0.5)
 
 

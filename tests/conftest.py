@@ -12,6 +12,27 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+#: Why a ``cuda``-marked test did not run.
+NO_CUDA = "needs a CUDA GPU (torch.cuda.is_available() is False)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``cuda`` on a machine without a CUDA GPU.
+
+    torch is imported only when such a test was collected, so that a run of tests that
+    need no torch stays free of it.
+    """
+    marked = [item for item in items if item.get_closest_marker("cuda") is not None]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=NO_CUDA)
+    for item in marked:
+        item.add_marker(skip)
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

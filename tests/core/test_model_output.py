@@ -67,6 +67,18 @@ def test_a_model_failing_inside_is_one_error():
         predict_image(_Fake(explode), IMAGE, tile=64, overlap=16)
 
 
+@pytest.mark.parametrize("error", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has ..."),
+    RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)"), MemoryError()])
+def test_out_of_memory_in_inference_gives_advice_not_allocator_statistics(error):
+    def exhaust(_x):
+        raise error
+
+    with pytest.raises(ModelOutputError, match="ran out of memory on tiles") as info:
+        predict_image(_Fake(exhaust), IMAGE, tile=64, overlap=16)
+    assert "smaller --tile" in str(info.value) and "allocate" not in str(info.value)
+
+
 def test_cli_predict_with_nan_weights_exits_2_with_one_line(tmp_path):
     path = _nan_checkpoint(tmp_path)
     images = tmp_path / "images"

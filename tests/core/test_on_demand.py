@@ -30,14 +30,16 @@ TRAIN = TrainConfig(mode="supervised", iterations=3, crop_size=64, batch_size=2,
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A project after one round that scored only 2 of its 3 waiting images."""
+    """A project after one round that scored only 2 of its 3 waiting images and wrote the
+    suggestion of the first one only (the head of the queue)."""
     root = tmp_path_factory.mktemp("fresh") / "project"
     write_sample_images(root, n=6, size=96, seed=0)
     with Project.create(root) as project:
         for name in project.names()[:3]:
             project.accept(name, read_mask(root / "ground_truth" / f"{name}.png"))
         drain(run_round(project, RoundConfig(train=TRAIN, batch_size=1, score_seconds=1e-9,
-                                             choose_source=False, seed=0)))
+                                             choose_source=False, suggest_next=1,
+                                             seed=0)))
     return root
 
 
@@ -51,7 +53,7 @@ def project(trained, tmp_path):
 
 def test_an_image_the_round_left_out_gets_the_current_models_suggestion(project):
     waiting = unlabeled_candidates(project)
-    stale = waiting[2]  # not reached in the scoring time: no suggestion of round-001
+    stale = waiting[2]  # not reached in the scoring time, not at the head: no suggestion
     assert project.record(stale).suggestion_file_version != "round-001"
     assert needs_fresh_suggestion(project, stale)
     assert not needs_fresh_suggestion(project, waiting[0])  # the round suggested it

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .argtypes import open_fraction
 from .conflicts import refuse_unused
+from .ranks import join_ranks
 
 _fraction = open_fraction("the threshold")
 
@@ -148,37 +149,65 @@ def run_builtin(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Predict every image of IMAGES and write the masks (and probability maps)."""
+    """Predict every image of IMAGES and write the masks (and probability maps).
+
+    Started by ``torchrun``, each rank predicts its share of the images (every N-th) on
+    its own device; rank 0 prints the summary.
+    """
     if str(args.model) == BUILTIN:
         return run_builtin(args)
     from ..core.device import configure_threads, describe_device, select_device
+    from ..core.distributed import shard
+    from ..core.export.exported_model import load_any_model
+    from torch import set_num_threads as torch_threads
+
+    dist = join_ranks(args.device)
+    try:
+        torch_threads(dist.cpu_threads(configure_threads(0)))
+        device = dist.device(select_device(args.device or "auto"))
+        all_paths = _image_paths(args.images)
+        out = _output_folder(args, all_paths)  # before the model loads: fail fast
+        dist.barrier()  # every rank checked the folder before any writes into it
+        paths = shard(all_paths, dist)
+        model, ckpt = load_any_model(args.model, device=device)
+        threshold = ckpt.threshold if args.threshold is None else args.threshold
+        if dist.is_main:
+            source = " (the model's)" if args.threshold is None else ""
+            ranks = f" over {dist.world_size} ranks" if dist.active else ""
+            print(f"predicting {len(all_paths)} images on {describe_device(device)}{ranks}, "
+                  f"threshold {threshold:.2f}{source}", file=sys.stderr)
+        n_crack = _predict_paths(args, model, ckpt, paths, out, threshold, device,
+                                 show=dist.is_main)
+        n_crack = dist.total(n_crack)
+    finally:
+        dist.close()
+    if dist.is_main:
+        prob_dir = out / PROBABILITY_DIR
+        extra = f" and probability maps to {prob_dir}" if args.probabilities else ""
+        print(f"wrote {len(all_paths)} masks to {out}{extra} ({n_crack} with cracks)")
+    return 0
+
+
+def _predict_paths(args: argparse.Namespace, model, ckpt, paths: list[Path], out: Path,  # noqa: ANN001
+                   threshold: float, device, show: bool) -> int:  # noqa: ANN001
+    """Write the mask (and probability map) of every image of ``paths``; how many had cracks."""
     from ..core.inference import ImagePrediction, iter_predict_images
     from ..core.io.mask_io import write_mask
-    from ..core.export.exported_model import load_any_model
-    from ..core.normalize import normalize_for_model
     from ..core.io.range_io import read_range_image
+    from ..core.normalize import normalize_for_model
     from .progress import ProgressBar
 
-    configure_threads(0)
-    device = select_device(args.device or "auto")
-    tile = 512 if args.tile is None else args.tile
-    paths = _image_paths(args.images)
-    out = _output_folder(args, paths)  # before the model loads: fail fast
-    model, ckpt = load_any_model(args.model, device=device)
     profile = str(ckpt.train_config.get("profile", "none"))
-    threshold = ckpt.threshold if args.threshold is None else args.threshold
+    tile = 512 if args.tile is None else args.tile
     prob_dir = out / PROBABILITY_DIR
     if args.probabilities:
         prob_dir.mkdir(exist_ok=True)
-    source = " (the model's)" if args.threshold is None else ""
-    print(f"predicting {len(paths)} images on {describe_device(device)}, threshold "
-          f"{threshold:.2f}{source}", file=sys.stderr)
 
     def images():
         for path in paths:
             yield path.stem, normalize_for_model(read_range_image(path), profile=profile)
 
-    bar = ProgressBar(len(paths), label="images")
+    bar = ProgressBar(len(paths), label="images") if show else None
     n_crack = 0
     try:
         for event in iter_predict_images(model, images(), total=len(paths), tile=tile,
@@ -189,9 +218,9 @@ def run(args: argparse.Namespace) -> int:
                 write_mask(out / f"{event.name}.png", mask)
                 if args.probabilities:
                     write_probability(prob_dir / f"{event.name}.tif", event.prediction.probability)
-                bar.update(event.index + 1)
+                if bar is not None:
+                    bar.update(event.index + 1)
     finally:
-        bar.close()
-    extra = f" and probability maps to {prob_dir}" if args.probabilities else ""
-    print(f"wrote {len(paths)} masks to {out}{extra} ({n_crack} with cracks)")
-    return 0
+        if bar is not None:
+            bar.close()
+    return n_crack

@@ -11,6 +11,7 @@ from .argtypes import int_at_least as _int_at_least
 from .argtypes import open_fraction
 from .conflicts import refuse_together, refuse_unused
 from .printable import printable
+from .ranks import join_ranks
 
 _probability = open_fraction("the threshold")
 
@@ -46,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "calibrated threshold, else 0.5; not with --no-suggestions)")
     p.add_argument("--no-suggestions", action="store_true",
                    help="do not write suggestion masks and probability maps")
+    p.add_argument("--suggest-next", metavar="N", type=_int_at_least(0), default=None,
+                   help="write suggestions and probability maps only for the first N images "
+                   "of the re-sorted queue (the others get theirs when opened in napari; "
+                   "default: every scored image, 2 x --k under torchrun; not with "
+                   "--no-suggestions)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", type=_int_at_least(16), default=None,
                    help="inference tile (default 512)")
@@ -64,8 +70,8 @@ def _model_version(project, path: Path) -> str:  # noqa: ANN001
     return f"file:{path.name}"
 
 
-def _drive(gen, bar_label: str):  # noqa: ANN001, ANN202
-    """Run a core generator with a progress bar; return its value."""
+def _drive(gen, bar_label: str, quiet: bool = False):  # noqa: ANN001, ANN202
+    """Run a core generator with a progress bar (none when ``quiet``); return its value."""
     from ..core.events import MessageEvent, Outcome, ProgressEvent
     from .progress import ProgressBar
 
@@ -73,6 +79,8 @@ def _drive(gen, bar_label: str):  # noqa: ANN001, ANN202
     run = Outcome(gen)
     try:
         for ev in run:
+            if quiet:
+                continue
             if isinstance(ev, ProgressEvent) and ev.total:
                 if bar is None or bar.label != (ev.what or bar_label):
                     if bar is not None:
@@ -90,7 +98,8 @@ def _drive(gen, bar_label: str):  # noqa: ANN001, ANN202
 
 
 #: The options only a model uses, refused at the cold start.
-_MODEL_ONLY = ("--strategy", "--student", "--mc-passes", "--threshold", "--tile", "--device")
+_MODEL_ONLY = ("--strategy", "--student", "--mc-passes", "--threshold", "--tile", "--device",
+               "--suggest-next")
 
 
 def _check_options(args: argparse.Namespace) -> str:
@@ -106,6 +115,8 @@ def _check_options(args: argparse.Namespace) -> str:
         raise ConfigError("strategy 'disagreement' needs --student MODEL")
     refuse_together("--no-suggestions", args.no_suggestions, "--threshold", args.threshold,
                     "--threshold only sets the suggestion masks, which are not written")
+    refuse_together("--no-suggestions", args.no_suggestions, "--suggest-next",
+                    args.suggest_next, "no suggestion is written")
     return strategy
 
 
@@ -119,14 +130,14 @@ def _refuse_model_options(args: argparse.Namespace) -> None:
 
 
 def _score(project: Any, args: argparse.Namespace, model_path: Path,
-           strategy: str) -> tuple[list[str] | None, str]:
+           strategy: str, dist: Any) -> tuple[list[str] | None, str]:
     """Score the unlabeled images with the model at ``model_path``; the ranking and version."""
     from ..core.active.round import iter_score_project
     from ..core.calibration import model_threshold
     from ..core.device import select_device
     from ..core.model import load_model
 
-    device = select_device(args.device or "auto")
+    device = dist.device(select_device(args.device or "auto"))
     tile = 512 if args.tile is None else args.tile
     model, ckpt = load_model(model_path, device=device)
     student = None
@@ -135,19 +146,27 @@ def _score(project: Any, args: argparse.Namespace, model_path: Path,
     version = _model_version(project, model_path)
     profile = str(ckpt.train_config.get("profile", "none"))
     threshold = model_threshold(ckpt.metadata) if args.threshold is None else args.threshold
+    suggest_next = args.suggest_next
+    if dist.active and suggest_next is None:  # rank 0 writes them: only the head of the queue
+        suggest_next = 2 * args.k
     ranking = _drive(iter_score_project(
         project, model, version, strategy=strategy, k=args.k, seed=args.seed,
         student=student, mc_passes=args.mc_passes, suggest_threshold=threshold,
         write_suggestions=not args.no_suggestions, store_probabilities=not args.no_suggestions,
-        profile=profile, tile=tile, overlap=min(64, tile // 4), device=device), "images")
+        profile=profile, tile=tile, overlap=min(64, tile // 4), device=device,
+        suggest_next=suggest_next, distributed=dist), "images", quiet=not dist.is_main)
     return ranking, version
 
 
 def run(args: argparse.Namespace) -> int:
-    """Score, store, rank and print the top of the queue."""
+    """Score, store, rank and print the top of the queue.
+
+    Started by ``torchrun``, each rank scores its share of the images; rank 0 (the only one
+    that writes to the project) stores the scores, re-sorts the queue and writes the
+    suggestions of the first ``--suggest-next`` images (default ``2 * --k``).
+    """
     import time
 
-    from ..core.active.round import iter_cold_start
     from ..core.errors import ProjectError
     from ..core.project import Project
 
@@ -156,19 +175,14 @@ def run(args: argparse.Namespace) -> int:
         raise ProjectError(args.project, "is not a project (no .crack-al/project.sqlite); "
                                          "create one with the napari plugin or make-sample")
     start = time.perf_counter()
-    with Project.open(args.project) as project:
-        model_path = args.model
-        if model_path is None:
-            current = project.current_model()
-            model_path = None if current is None else Path(current["path"])
-        if model_path is None:
-            _refuse_model_options(args)
-            print("no trained model yet: ranking by label-free diversity (cold start)")
-            ranking = _drive(iter_cold_start(project, k=args.k, seed=args.seed), "images")
-            version, how = "cold-start", "by label-free diversity"
-        else:
-            ranking, version = _score(project, args, model_path, strategy)
-            how = f"with strategy {strategy}"
+    dist = join_ranks(args.device)
+    try:
+        with Project.open(args.project, read_only=True if not dist.is_main else None) as project:
+            ranking, version, how = _rank(project, args, strategy, dist)
+    finally:
+        dist.close()
+    if not dist.is_main:
+        return 0
     ranking = ranking or []
     seconds = time.perf_counter() - start
     print(f"ranked {len(ranking)} unlabeled image(s) {how} "
@@ -177,3 +191,23 @@ def run(args: argparse.Namespace) -> int:
         mark = "*" if i <= args.k else " "
         print(f"{i:4d}{mark} {printable(name)}")
     return 0
+
+
+def _rank(project: Any, args: argparse.Namespace, strategy: str,
+          dist: Any) -> tuple[list[str] | None, str, str]:
+    """The ranking, the model version and how it was ranked (cold start without a model)."""
+    from ..core.active.round import iter_cold_start
+
+    model_path = args.model
+    if model_path is None:
+        current = project.current_model()
+        model_path = None if current is None else Path(current["path"])
+    if model_path is not None:
+        ranking, version = _score(project, args, model_path, strategy, dist)
+        return ranking, version, f"with strategy {strategy}"
+    _refuse_model_options(args)
+    ranking = None
+    if dist.is_main:  # label-free features of every image: one process is enough
+        print("no trained model yet: ranking by label-free diversity (cold start)")
+        ranking = _drive(iter_cold_start(project, k=args.k, seed=args.seed), "images")
+    return ranking, "cold-start", "by label-free diversity"

@@ -13,6 +13,7 @@ from .argtypes import positive_int as _positive_int
 from .argtypes import seconds as _seconds
 from .argtypes import share as _share
 from .conflicts import refuse_together
+from .ranks import join_ranks
 
 HELP = "train a crack segmenter on images with masks (U2PL semi-supervised or supervised)"
 
@@ -96,12 +97,13 @@ def _check_exclusive(args: argparse.Namespace) -> None:
                         "supervised training uses no unlabelled images")
 
 
-def _config(args: argparse.Namespace):  # noqa: ANN202 - TrainConfig
+def _config(args: argparse.Namespace, dist):  # noqa: ANN001, ANN202 - Distributed -> TrainConfig
     from ..core.device import cpu_cores
     from ..core.training.config import TrainConfig
 
-    # no user interface to keep responsive: all cores unless --threads says otherwise
-    threads = args.threads if args.threads is not None else cpu_cores()
+    # no user interface to keep responsive: all cores (shared by the ranks of a machine)
+    # unless --threads says otherwise
+    threads = args.threads if args.threads is not None else dist.cpu_threads(cpu_cores())
     overrides = {"mode": args.mode, "seed": args.seed, "device": args.device,
                  "profile": args.profile, "threads": threads}
     for name in ("iterations", "crop_size", "batch_size", "lr", "seconds", "decoder"):
@@ -131,33 +133,17 @@ def _labeled_and_heldout(args: argparse.Namespace, profile: str) -> tuple[list, 
     return split_validation(labeled, fraction, seed=args.seed)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load the data, drive the trainer with a progress bar, report the model file."""
+def _drive(gen, quiet: bool):  # noqa: ANN001, ANN202 - trainer generator -> TrainResult
+    """Run the trainer, printing its messages and a progress bar (nothing when ``quiet``)."""
     from ..core.events import CheckpointEvent, MessageEvent, Outcome, StepEvent, ValidationEvent
-    from ..core.training.lazy_images import load_unlabeled_folder
-    from ..core.training.trainer import train
     from .progress import ProgressBar
 
-    _check_exclusive(args)
-    config = _config(args)
-    labeled, validation = _labeled_and_heldout(args, config.profile)
-    unlabeled = []
-    if args.unlabeled is not None and config.semi:
-        unlabeled = load_unlabeled_folder(args.unlabeled, profile=config.profile,
-                                          exclude={t.name for t in labeled + validation})
-    out: Path = args.out
-    if out.exists() and out.is_dir():
-        from ..core.errors import InputError
-
-        raise InputError(out, "is a folder; give the model file to write, e.g. model.pt")
-    out.parent.mkdir(parents=True, exist_ok=True)
-
     bar: ProgressBar | None = None
-    gen = train(labeled, unlabeled, config, checkpoint_path=out, init=args.init,
-                validation=validation)
     run = Outcome(gen)
     try:
         for event in run:
+            if quiet:
+                continue
             if isinstance(event, MessageEvent):
                 print(event.text, file=sys.stderr)
             elif isinstance(event, StepEvent):
@@ -176,10 +162,47 @@ def run(args: argparse.Namespace) -> int:
         run.close()
         if bar is not None:
             bar.close()
-    result = run.value
+    return run.value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the data, drive the trainer with a progress bar, report the model file.
+
+    Started by ``torchrun`` (several processes), every rank trains on its own crops with
+    averaged gradients; rank 0 prints and writes the model file.
+    """
+    from ..core.training.lazy_images import load_unlabeled_folder
+    from ..core.training.trainer import train
+
+    _check_exclusive(args)
+    dist = join_ranks(args.device)
+    config = _config(args, dist)
+    labeled, validation = _labeled_and_heldout(args, config.profile)
+    unlabeled = []
+    if args.unlabeled is not None and config.semi:
+        unlabeled = load_unlabeled_folder(args.unlabeled, profile=config.profile,
+                                          exclude={t.name for t in labeled + validation})
+    out: Path = args.out
+    if out.exists() and out.is_dir():
+        from ..core.errors import InputError
+
+        raise InputError(out, "is a folder; give the model file to write, e.g. model.pt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        result = _drive(train(labeled, unlabeled, config, checkpoint_path=out, init=args.init,
+                              validation=validation, distributed=dist), quiet=not dist.is_main)
+    finally:
+        dist.close()
     if result is None or result.checkpoint is None:
         print("training stopped before the end; no model written", file=sys.stderr)
         return 1
+    if dist.is_main:
+        _report(result, labeled, unlabeled, validation)
+    return 0
+
+
+def _report(result, labeled: list, unlabeled, validation: list) -> None:  # noqa: ANN001
+    """The one-line summary of a finished run."""
     losses = ", ".join(f"{k} {v:.3f}" for k, v in result.losses.items())
     where = {"heldout": f"calibrated on {len(validation)} held-out image(s)",
              "previous": "the warm start's", "default": "default, nothing held out"}
@@ -188,4 +211,3 @@ def run(args: argparse.Namespace) -> int:
           f"{len(labeled)} labelled + {len(unlabeled) if result.mode == 'semi' else 0} unlabelled "
           f"images, {result.seconds:.1f} s; threshold {result.threshold:.2f} "
           f"({where[result.threshold_source]}){kept}; last losses: {losses})")
-    return 0

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..core.errors import CrackALError
+from ..core.memory_advice import CLI_OUT_OF_MEMORY_ADVICE, is_out_of_memory
 from .printable import OneLineFormatter, printable
 
 log = logging.getLogger("napari_crack_al")
@@ -58,6 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # only an out-of-memory error: advice instead of a traceback
+        if not is_out_of_memory(exc):
+            raise
+        log.debug("out of memory", exc_info=True)
+        print(f"error: {CLI_OUT_OF_MEMORY_ADVICE}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,6 +33,7 @@ from torch import nn
 from .entropy import entropy_from_probability
 from .errors import ConfigError, CrackALError, ModelOutputError
 from .events import CancelToken, ProgressEvent
+from .memory_advice import is_out_of_memory
 
 __all__ = [
     "Prediction",
@@ -164,10 +165,11 @@ def _run_tiles(model: nn.Module, x_t: torch.Tensor, dev: torch.device) -> torch.
     try:
         with _autocast(dev):
             logits = _logits_of(model(x_t))
-    except MemoryError:
-        raise ModelOutputError(where, f"ran out of memory on tiles of {tuple(x_t.shape)} "
-                                      "(try a smaller tile)") from None
-    except (RuntimeError, TypeError) as exc:
+    except (MemoryError, RuntimeError, TypeError) as exc:
+        if is_out_of_memory(exc):  # CUDA / MPS / host: advice, not allocator statistics
+            raise ModelOutputError(where, f"ran out of memory on tiles of {tuple(x_t.shape)} "
+                                          "(predict with a smaller --tile or batch, or on the "
+                                          "CPU)") from None
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise ModelOutputError(where, f"failed on tiles of {tuple(x_t.shape)} ({first})") from None
     b, _, th, tw = x_t.shape

@@ -30,26 +30,12 @@ from typing import Any
 from napari.qt.threading import GeneratorWorker
 
 from ..core.events import CancelToken
+from ..core.memory_advice import OUT_OF_MEMORY_ADVICE, is_out_of_memory  # re-exported
 
 __all__ = ["BackgroundJob", "JobOutcome", "is_out_of_memory", "OUT_OF_MEMORY_ADVICE", "POOL_RESERVE",
            "reserve_pool_threads"]
 
 logger = logging.getLogger(__name__)
-
-#: Shown instead of a traceback when the GPU (or the computer) runs out of memory.
-OUT_OF_MEMORY_ADVICE = ("ran out of memory. Choose the 'fast' preset, a smaller batch or crop size "
-                        "(Train panel > Advanced), or run on the CPU; close other programs that use the GPU.")
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is an out-of-memory error (CUDA, MPS or host memory)."""
-    if isinstance(exc, MemoryError):
-        return True
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if "OutOfMemoryError" in names:  # torch.OutOfMemoryError / torch.cuda.OutOfMemoryError
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
 
 @dataclass
 class JobOutcome:

@@ -10,6 +10,7 @@ the helpers they share with :mod:`.round`, which re-exports these names.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -17,8 +18,10 @@ import numpy as np
 
 from ..errors import InputError, MaskError
 from ..events import CancelToken, MessageEvent, ProgressEvent
+from ..distributed import shard
 from .candidates import candidate_set, scoring_order
 from .embeddings import iter_label_free_embeddings, save_embeddings
+from .next_suggestions import iter_suggest_next
 from .probability import write_probability
 from .scores import ImageScores, ScoreConfig
 from .scoring import iter_score_images, scores_by_kind
@@ -134,7 +137,8 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
                        cache: dict[str, Any] | None = None, score_config: ScoreConfig | None = None,
                        tile: int = 512, overlap: int = 64, batch_size: int = 4, device: Any = None,
                        random_share: float = 0.0, max_candidates: int = 0,
-                       score_seconds: float | None = None,
+                       score_seconds: float | None = None, suggest_next: int | None = None,
+                       distributed: Any = None,
                        cancel: CancelToken | None = None) -> Generator[Any, None, list[str] | None]:
     """Score the unlabeled images with ``model``, store everything, rank, re-sort the queue.
 
@@ -145,6 +149,15 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
     taken that long and at least ``2 * k`` images are scored; the candidates are reached
     in :func:`~.candidates.scoring_order` (the next images of the queue first, then the
     never-scored ones), and the rest keep their scores and places as above.
+
+    With ``suggest_next``, no suggestion or probability map is written while scoring:
+    after the ranking, the first ``suggest_next`` images of the queue are predicted and
+    get theirs (:func:`~.next_suggestions.iter_suggest_next`); the others keep what
+    they have (an image opened without a current suggestion gets one in the background).
+    With ``distributed`` (several ranks started by ``torchrun``), each rank scores its
+    share of the candidates; rank 0 gathers the scores and embeddings, stores them,
+    ranks and writes the suggestions of the next images (the other ranks only read the
+    project and return None).
 
     Per image (one pass): scores, embedding, suggestion mask (``probability >
     suggest_threshold``) and, if asked, the probability PNG. Then every score kind is
@@ -162,24 +175,38 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
         The ranking; None when cancelled (scores not stored, queue untouched; the
         suggestions already written stay).
     """
+    from ..distributed import SINGLE
+
+    dist = distributed or SINGLE
     strat = get_strategy(strategy)
     candidates = list(names) if names is not None else candidate_set(project, max_candidates,
                                                                      seed=seed)
-    reached: list[str] = []
     if score_seconds is not None:
         candidates = scoring_order(project, candidates, k)
-        names_in_time: Iterable[str] = _within_seconds(candidates, score_seconds, 2 * k, reached)
+    candidates = dist.share(candidates)  # rank 0's list: the shards never overlap
+    mine = shard(candidates, dist)
+    reached: list[str] = []
+    if score_seconds is not None:
+        at_least = -(-2 * k // dist.world_size)
+        names_in_time: Iterable[str] = _within_seconds(mine, score_seconds, at_least, reached)
     else:
-        names_in_time = reached = candidates
+        names_in_time = reached = mine
     skipped: list[str] = []
     common = dict(config=score_config, tile=tile, overlap=overlap, batch_size=batch_size,
                   device=device, cancel=cancel)
+    later = suggest_next is not None or dist.active  # the files of the next images only
     results, embeddings = yield from _iter_score_candidates(
         project, model, model_version, _cached_images(project, names_in_time, cache, profile,
                                                       skipped),
-        len(candidates), skipped, suggest_threshold=suggest_threshold,
-        write_suggestions=write_suggestions, store_probabilities=store_probabilities,
+        len(mine), skipped, suggest_threshold=suggest_threshold,
+        write_suggestions=write_suggestions and not later,
+        store_probabilities=store_probabilities and not later,
         score_kwargs=dict(student=student, mc_passes=mc_passes, seed=seed, **common))
+    if dist.active:
+        results, embeddings, reached, skipped = _gathered(
+            dist.gather((results, embeddings, list(reached), skipped)), candidates)
+        if not dist.is_main:
+            return None
     if cancel is not None and cancel.cancelled:
         return None
     if len(reached) < len(candidates):
@@ -198,9 +225,31 @@ def iter_score_project(project: Any, model: Any, model_version: str, *, strategy
             return None
     if embeddings:
         save_embeddings(project.state_dir, model_version, embeddings)
-    return (yield from _iter_rank_pool(project, strat, strategy, model_version, candidates,
-                                       embeddings, k=k, seed=seed, skipped=skipped,
-                                       random_share=random_share))
+    ranking = yield from _iter_rank_pool(project, strat, strategy, model_version, candidates,
+                                         embeddings, k=k, seed=seed, skipped=skipped,
+                                         random_share=random_share)
+    if later and (write_suggestions or store_probabilities):
+        head = ranking[:len(ranking) if suggest_next is None else suggest_next]
+        yield from iter_suggest_next(
+            project, model, model_version, head, _cached_images(project, head, cache, profile, []),
+            threshold=suggest_threshold, write_suggestions=write_suggestions,
+            store_probabilities=store_probabilities, tile=tile, overlap=overlap,
+            batch_size=batch_size, device=device, cancel=cancel)
+    return ranking
+
+
+def _gathered(parts: list[tuple], candidates: list[str]) -> tuple:
+    """Every rank's (results, embeddings, reached, skipped) merged, in candidate order."""
+    results: dict[str, ImageScores] = {}
+    embeddings: dict[str, np.ndarray] = {}
+    reached: set[str] = set()
+    skipped: list[str] = []
+    for r, e, done, s in parts:
+        results.update(r)
+        embeddings.update(e)
+        reached.update(done)
+        skipped.extend(s)
+    return results, embeddings, [n for n in candidates if n in reached], skipped
 
 
 def _within_seconds(names: Sequence[str], seconds: float, at_least: int,
@@ -254,7 +303,6 @@ def _iter_score_candidates(project: Any, model: Any, model_version: str, images:
     embeddings: dict[str, np.ndarray] = {}
     for ev in iter_score_images(model, images, total=total, **score_kwargs):
         if isinstance(ev, ImageScores):
-            results[ev.name] = ev
             if ev.embedding is not None:
                 embeddings[ev.name] = ev.embedding
             try:  # one image that cannot be written must not abort the pool
@@ -265,6 +313,7 @@ def _iter_score_candidates(project: Any, model: Any, model_version: str, images:
                     write_probability(project, ev.name, ev.probability)
             except (InputError, OSError) as exc:
                 skipped.append(f"{ev.name}: its suggestion could not be stored ({exc})")
+            results[ev.name] = replace(ev, probability=None)  # memory: scores only
         else:
             yield ev
     return results, embeddings

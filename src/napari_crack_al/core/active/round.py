@@ -355,7 +355,8 @@ def _score_and_rank(project: Any, config: RoundConfig, snap: _Snapshot, trained:
         profile=config.train.profile, cache=snap.loaded, score_config=config.score,
         tile=config.tile, overlap=config.overlap, batch_size=config.infer_batch_size,
         random_share=config.random_share, max_candidates=config.max_candidates,
-        score_seconds=_score_seconds(config, trained), cancel=cancel)
+        score_seconds=_score_seconds(config, trained), suggest_next=config.suggest_next,
+        cancel=cancel)
     if ranking is None:
         yield MessageEvent(f"scoring cancelled: model {trained.version} is registered, the "
                            "queue was not re-ranked")

@@ -13,6 +13,7 @@ from ..training.config import TrainConfig
 from ..training.data import HELDOUT_FRACTION, MIN_HELDOUT_POOL
 from ..training.lazy_images import DEFAULT_CACHE_BYTES
 from .candidates import DEFAULT_MAX_CANDIDATES
+from .next_suggestions import DEFAULT_SUGGEST_NEXT
 from .scores import ScoreConfig
 from .strategies import STRATEGY_NAMES
 
@@ -75,6 +76,10 @@ class RoundConfig:
         from disk when a batch draws them and the most recently used are kept up to this
         budget, so a round's memory does not grow with the pool
         (:class:`~napari_crack_al.core.training.lazy_images.LazyImages`).
+    suggest_next : int or None
+        Images at the head of the re-sorted queue that get the new model's suggestion
+        and probability map (:mod:`.next_suggestions`); the others keep theirs and get a
+        fresh one in the background when opened. None writes them for every scored image.
     """
 
     train: TrainConfig
@@ -96,6 +101,7 @@ class RoundConfig:
     choose_source: bool = True
     score_seconds: float | None = None
     cache_mb: int = DEFAULT_CACHE_BYTES // 2**20
+    suggest_next: int | None = DEFAULT_SUGGEST_NEXT
 
     def __post_init__(self) -> None:
         check = Problems(self)
@@ -117,6 +123,7 @@ class RoundConfig:
             check.add("mc_passes must be 0 (no BALD) or >= 2 (got 1)")
         if self.strategy == "bald" and self.mc_passes == 0:
             check.add("strategy 'bald' needs mc_passes >= 2")
+        check.integer("suggest_next", 1, none_ok=True)
         check.number("random_share", 0.0, 1.0)
         check.number("score_seconds", 0.0, none_ok=True)
         check.number("heldout_fraction", 0.0, 1.0, high_open=True)

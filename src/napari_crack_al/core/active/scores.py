@@ -110,15 +110,16 @@ class ImageScores:
         ``{kind: value}`` (see :data:`SCORE_KINDS`).
     embedding : ndarray or None
         float32 (C,) L2-normalised global average pool of the encoder's deepest stage.
-    probability : ndarray
-        float32 (H, W) crack probability of the main model.
+    probability : ndarray or None
+        float32 (H, W) crack probability of the main model (None once the pool has
+        stored what it needed: a pool keeps the scores, not the maps).
     """
 
     index: int
     name: str
     scores: dict[str, float]
     embedding: np.ndarray | None = field(repr=False)
-    probability: np.ndarray = field(repr=False)
+    probability: np.ndarray | None = field(repr=False)
 
 
 # ---------------------------------------------------------------------------- pixel maps

@@ -92,6 +92,7 @@ class RunCheckpointer:
             "mode": run.mode,
             "weights": run.config.save_which,
             "device": str(run.device),
+            "ranks": int(run.dist.world_size),
             "labeled_images": [t.name for t in labeled],
             "unlabeled_images": image_names(unlabeled) if run.semi else [],
             "validation_images": [t.name for t in validation],

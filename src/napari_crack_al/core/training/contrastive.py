@@ -369,7 +369,7 @@ def _class_term(c: int, sets: ContrastiveSets, teacher: torch.Tensor, student: t
         rel_c = (sets.reliable & (sets.labels == c)).reshape(-1)
         anchor_idx = torch.nonzero(sets.anchors[c].reshape(-1), as_tuple=False).squeeze(1)
         negatives = sets.negatives[c].reshape(-1)
-        if bool(negatives.any()):
+        if memory.shared or bool(negatives.any()):  # shared: every rank pushes, even 0 rows
             memory.push(c, teacher[negatives])
         if anchor_idx.numel() == 0 or memory.size(c) == 0:
             return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 __all__ = ["ContrastiveMemory"]
@@ -20,9 +22,14 @@ class ContrastiveMemory:
         Number of classes (ids ``0 .. num_classes - 1``).
     capacity : int
         Vectors kept per class.
+    gather : callable, optional
+        Several ranks (:mod:`~napari_crack_al.core.distributed`): maps this rank's
+        pushed rows to the rows of every rank, so that every rank's memory holds the same
+        vectors. Every rank must then push at every call, with zero rows if need be.
     """
 
-    def __init__(self, num_classes: int, capacity: int = 30000) -> None:
+    def __init__(self, num_classes: int, capacity: int = 30000, *,
+                 gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         if num_classes < 1 or capacity < 1:
             raise ValueError(
                 f"num_classes and capacity must be >= 1, got {num_classes}, {capacity}"
@@ -32,6 +39,12 @@ class ContrastiveMemory:
         self._buf: dict[int, torch.Tensor] = {}
         self._ptr: dict[int, int] = {}
         self._count: dict[int, int] = {}
+        self.gather = gather
+
+    @property
+    def shared(self) -> bool:
+        """Whether pushes are gathered from several ranks (every rank must push)."""
+        return self.gather is not None
 
     def _check(self, class_id: int) -> int:
         c = int(class_id)
@@ -49,6 +62,8 @@ class ContrastiveMemory:
         if features.ndim != 2:
             raise ValueError(f"features must be (N, D), got {tuple(features.shape)}")
         feats = features.detach()
+        if self.gather is not None:
+            feats = self.gather(feats)
         n, dim = feats.shape
         if n == 0:
             return

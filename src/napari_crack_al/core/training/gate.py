@@ -116,6 +116,11 @@ class SemiGate:
         return (f"semi-supervised phase from step {steps_done + 1}: the teacher's {what} "
                 f"is {f1:.2f} (bar {self.bar:.2f}){cut}")
 
+    def adopt(self, steps_done: int, threshold: float | None) -> None:
+        """Open the phase as another rank's gate decided (several ranks: rank 0 checks)."""
+        self.run.open_semi(steps_done, threshold)
+        self.active = False
+
     def closing_message(self) -> str | None:
         """What to say when the run ends with the gate still closed."""
         if not self.active:

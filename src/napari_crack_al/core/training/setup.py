@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..distributed import SINGLE, Distributed
 from .config import SEMI_MODES, TrainConfig
 from .data import BatchSampler, TrainingImage
 from .ema import EMATeacher
@@ -106,6 +107,12 @@ class TrainingRun:
     memory : ContrastiveMemory or None
     contrastive_config : ContrastiveConfig or None
     warm : WarmStart or None
+    dist : Distributed
+        This process's rank among several (:mod:`~napari_crack_al.core.distributed`);
+        :data:`~napari_crack_al.core.distributed.SINGLE` for one process.
+    net : nn.Module or None
+        What the steps call forward: the student in DistributedDataParallel on several
+        ranks (gradients averaged), else None (the student itself, see :attr:`forward`).
     """
 
     config: TrainConfig
@@ -128,6 +135,18 @@ class TrainingRun:
     memory: Any = None
     contrastive_config: Any = None
     warm: WarmStart | None = None
+    dist: Distributed = SINGLE
+    net: Any = None
+
+    @property
+    def forward(self) -> Any:
+        """The network a training step calls: the student, wrapped when several ranks train."""
+        return self.student if self.net is None else self.net
+
+    def update_teacher(self, step: int) -> None:
+        """The EMA update after ``step``; on several ranks the teacher takes rank 0's buffers."""
+        self.teacher.update(self.student, step)
+        self.dist.same_buffers(self.teacher.module)
 
     @property
     def semi(self) -> bool:
@@ -207,7 +226,7 @@ def _build_student(config: TrainConfig, warm: WarmStart | None) -> tuple[Any, An
 
 def prepare_run(config: TrainConfig, labeled: Sequence[TrainingImage],
                 unlabeled: Sequence[TrainingImage], warm: WarmStart | None,
-                total: int) -> TrainingRun:
+                total: int, dist: Distributed = SINGLE) -> TrainingRun:
     """Seed everything, build the networks, the optimiser and the samplers.
 
     Parameters
@@ -220,15 +239,19 @@ def prepare_run(config: TrainConfig, labeled: Sequence[TrainingImage],
         to a lower peak.
     total : int
         Planned steps (a budget in seconds may change it with :meth:`TrainingRun.set_total`).
+    dist : Distributed
+        Several ranks: the same initial weights everywhere, each rank's own crops (its
+        own sampler seed), the student wrapped for averaged gradients, a shared
+        contrastive memory.
     """
     from ..device import select_device
     from .contrastive import ContrastiveConfig, ContrastiveMemory
 
-    device = select_device(config.device)
+    device = dist.device(select_device(config.device))
     use_amp = bool(config.amp and device.type == "cuda")
     mode = config.mode if config.mode in SEMI_MODES and len(unlabeled) > 0 else "supervised"
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.seed + dist.seed_offset())
     contrastive_generator = torch.Generator().manual_seed(config.seed + 1)
     student, model_config = _build_student(config, warm)
     student.to(device)
@@ -260,10 +283,11 @@ def prepare_run(config: TrainConfig, labeled: Sequence[TrainingImage],
         unlabeled_sampler=BatchSampler(len(unlabeled), config.unlabeled_batch_size, rng)
         if mode in SEMI_MODES else None,
         rng=rng, contrastive_generator=contrastive_generator,
-        memory=ContrastiveMemory(model_config.num_classes, config.memory_size)
+        memory=ContrastiveMemory(model_config.num_classes, config.memory_size,
+                                 gather=dist.gather_rows if dist.active else None)
         if use_contrastive else None,
         contrastive_config=ContrastiveConfig(memory_size=config.memory_size)
         if use_contrastive else None,
-        warm=warm,
+        warm=warm, dist=dist, net=dist.wrap(student, device) if dist.active else None,
     )
 

@@ -126,7 +126,7 @@ def batch_counts(logits: torch.Tensor, target: torch.Tensor) -> tuple:
 def supervised_losses(run: TrainingRun, batch: LabeledBatch) -> LossTerms:
     """Losses of a supervised step (warm-up, or ``mode="supervised"``)."""
     with run.autocast():
-        out = run.student(batch.x, with_features=False)
+        out = run.forward(batch.x, with_features=False)
         sup = _labeled_terms(run, out.logits, out.aux_logits, batch.y)
     counts = batch_counts(out.logits, batch.y) if run.semi and not run.semi_open else None
     return LossTerms(total=sup, sup=sup, labelled_f1=batch_f1(out.logits.float(), batch.y),
@@ -161,7 +161,7 @@ def semi_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: Sequence[Train
         prob_u = apply_cutmix(prob_u, box_t)
         ign_u = apply_cutmix(ign_u, box_t)
         b_l = batch.x.shape[0]
-        out_s = run.student(torch.cat([batch.x, x_u]), with_features=run.use_contrastive)
+        out_s = run.forward(torch.cat([batch.x, x_u]), with_features=run.use_contrastive)
         logits_l, logits_u = out_s.logits[:b_l], out_s.logits[b_l:]
         aux_l = None if out_s.aux_logits is None else out_s.aux_logits[:b_l]
         sup = _labeled_terms(run, logits_l, aux_l, batch.y)
@@ -226,12 +226,14 @@ def unimatch_losses(run: TrainingRun, batch: LabeledBatch, unlabeled: Sequence[T
         x_s = apply_cutmix(strong_photometric(x_w, run.rng, strength=c.strong_strength,
                                               ignore=ign), box_t)
         b_l = batch.x.shape[0]
-        out = run.student(torch.cat([batch.x, x_s]))
+        out = run.forward(torch.cat([batch.x, x_s]))
         logits_l, logits_s = out.logits[:b_l], out.logits[b_l:]
         aux_l = None if out.aux_logits is None else out.aux_logits[:b_l]
         sup = _labeled_terms(run, logits_l, aux_l, batch.y)
         total, unsup = sup, None
         if weight > 0:
+            # the student itself (not its DistributedDataParallel wrapper): one wrapped
+            # forward per step; the gradients of both still reach the averaging hooks
             logits_fp = run.student(x_w, feature_dropout=c.feature_dropout).logits
             kw = dict(drop_start=c.drop_start, drop_per_class=c.drop_per_class,
                       crack_threshold=cut)

@@ -40,6 +40,7 @@ from ..errors import ConfigError, InputError
 from ..events import CancelToken, CheckpointEvent, MessageEvent, StepEvent, ValidationEvent
 from .checkpointing import (RunCheckpointer, check_checkpoint_target, checkpoint_bytes,
                             fallback_threshold, final_metadata)
+from ..distributed import SINGLE, Distributed
 from .config import TrainConfig
 from .data import TrainingImage
 from .lazy_images import NoReadableImage
@@ -157,7 +158,7 @@ def _one_step(run: TrainingRun, labeled: list[TrainingImage], unlabeled: Sequenc
     if losses is None:
         losses = supervised_losses(run, batch)
     apply_gradients(run, losses, step)
-    run.teacher.update(run.student, step)
+    run.update_teacher(step)
     return losses, lr
 
 
@@ -171,6 +172,27 @@ def _follow_budget(run: TrainingRun, budget: StepBudget, seconds: float, step: i
         planned = budget.planned_steps()
         if planned is not None and planned != run.schedule.total:
             run.set_total(max(planned, step + 1))
+
+
+def _share_plan(run: TrainingRun, cancel: CancelToken) -> None:
+    """Several ranks: rank 0's plan (run length, cancel) on every rank, after every step."""
+    if not run.dist.active:
+        return
+    cancelled, total = run.dist.share((cancel.cancelled, run.schedule.total))
+    if total != run.schedule.total:
+        run.set_total(total)
+    if cancelled:
+        cancel.cancel()
+
+
+def _check_gate(run: TrainingRun, gate: SemiGate, step: int) -> str | None:
+    """The gate's check on rank 0; the other ranks adopt its decision."""
+    text = gate.check(step) if run.dist.is_main else None
+    if run.dist.active:
+        opened, threshold, text = run.dist.share((not gate.active, run.pseudo_threshold, text))
+        if opened and gate.active:
+            gate.adopt(step, threshold)
+    return text
 
 
 def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: Sequence[TrainingImage],
@@ -194,21 +216,22 @@ def _step_loop(run: TrainingRun, labeled: list[TrainingImage], unlabeled: Sequen
         seconds = time.perf_counter() - t0
         out.step_seconds.append(seconds)
         step = out.steps = step + 1
-        if budget is not None:
+        if budget is not None and run.dist.is_main:
             _follow_budget(run, budget, seconds, step, time.perf_counter() - t_loop)
+        _share_plan(run, cancel)
         gate.observe(terms.labelled_counts)
-        if gate.due(step) and (text := gate.check(step)) is not None:
+        if gate.due(step) and (text := _check_gate(run, gate, step)) is not None:
             yield MessageEvent(text)
         total = run.schedule.total
         yield StepEvent(step=step, total_steps=total, losses=dict(out.losses), lr=lr,
                         seconds=seconds)
         last = step >= total
         if heldout is not None and config.val_every and step % config.val_every == 0 \
-                and not last:
+                and not last and run.dist.is_main:
             result = heldout.evaluate(run.teacher.module, fallback)
             yield ValidationEvent(step=step, metrics=dict(result.metrics))
         if config.checkpoint_every and step % config.checkpoint_every == 0 and not last \
-                and not cancel.cancelled:
+                and not cancel.cancelled and run.dist.is_main:
             path = checkpointer.save(step, {"final": False})
             yield CheckpointEvent(step=step, path=path,
                                   metadata={"round": checkpointer.base["round"], "final": False})
@@ -221,7 +244,7 @@ def _judge(run: TrainingRun, heldout: HeldOut | None, previous: HeldOutResult | 
            ) -> Generator[TrainEvent, None, tuple[HeldOutResult | None, bool, dict[str, Any]]]:
     """Measure the trained teacher; reject it when a warm round made things worse."""
     fallback, _ = fallback_threshold(run.warm)
-    if heldout is None:
+    if heldout is None or not run.dist.is_main:
         return None, False, {}
     result = heldout.evaluate(run.teacher.module, fallback)
     notes: dict[str, Any] = {}
@@ -250,6 +273,7 @@ def train(
     cancel: CancelToken | None = None,
     round_index: int = 0,
     extra_metadata: dict[str, Any] | None = None,
+    distributed: Distributed = SINGLE,
 ) -> Generator[TrainEvent, None, TrainResult]:
     """Train a crack segmenter with U2PL (or supervised only), yielding progress events.
 
@@ -279,6 +303,11 @@ def train(
         Active-learning round, stored in the checkpoint metadata.
     extra_metadata : dict, optional
         More JSON-able metadata for the checkpoint.
+    distributed : Distributed
+        This process's rank when ``torchrun`` started several
+        (:func:`~napari_crack_al.core.distributed.from_environment`): gradients are
+        averaged over the ranks, rank 0 decides, validates and writes the checkpoint, and
+        every rank returns rank 0's result (see :mod:`napari_crack_al.core.distributed`).
 
     Yields
     ------
@@ -300,8 +329,9 @@ def train(
     if not isinstance(unlabeled, Sequence):  # a LazyImages pool stays lazy
         unlabeled = list(unlabeled)
     run, heldout, previous, budget = yield from _begin(config, labeled, unlabeled, validation,
-                                                       init)
-    check_checkpoint_target(ckpt_path, checkpoint_bytes(run.student))
+                                                       init, distributed)
+    if distributed.is_main:
+        check_checkpoint_target(ckpt_path, checkpoint_bytes(run.student))
     checkpointer = RunCheckpointer(ckpt_path, run, labeled, unlabeled, validation, round_index,
                                  extra_metadata, t_start)
     out = yield from _step_loop(run, labeled, unlabeled, heldout, checkpointer, budget, cancel)
@@ -310,6 +340,7 @@ def train(
 
 def _begin(config: TrainConfig, labeled: list[TrainingImage], unlabeled: Sequence[TrainingImage],
            validation: Sequence[TrainingImage], init: str | Path | None,
+           dist: Distributed,
            ) -> Generator[TrainEvent, None, tuple[TrainingRun, HeldOut | None,
                                                    HeldOutResult | None, StepBudget | None]]:
     """Threads, warm start, the run's state, the budget; the previous model on the held-out set."""
@@ -321,11 +352,12 @@ def _begin(config: TrainConfig, labeled: list[TrainingImage], unlabeled: Sequenc
     if config.seconds is not None:
         share = 1.0 if not config.semi or not unlabeled else (0.0 if warm else 0.1)
         budget = StepBudget(config.seconds, warmup_share=share)
-    run = prepare_run(config, labeled, unlabeled, warm, config.iterations)
+    run = prepare_run(config, labeled, unlabeled, warm, config.iterations, dist)
     if config.semi and run.mode == "supervised":
         yield MessageEvent("no unlabeled images: training supervised only")
     amp = " with mixed precision" if run.scaler.is_enabled() else ""
-    yield MessageEvent(f"device: {describe_device(run.device)}{amp}")
+    ranks = f", rank {dist.rank} of {dist.world_size} ({dist.backend})" if dist.active else ""
+    yield MessageEvent(f"device: {describe_device(run.device)}{amp}{ranks}")
     length = f"a budget of {config.seconds:.0f} s" if budget else f"{config.iterations} iterations"
     yield MessageEvent(
         f"data: {len(labeled)} labelled, {len(unlabeled) if run.semi else 0} unlabelled, "
@@ -335,7 +367,7 @@ def _begin(config: TrainConfig, labeled: list[TrainingImage], unlabeled: Sequenc
     previous = None
     if warm is not None:
         yield MessageEvent(f"warm start from {init}")
-        if heldout is not None:
+        if heldout is not None and dist.is_main:
             previous = heldout.evaluate(run.teacher.module, fallback_threshold(warm)[0])
             yield MessageEvent(f"previous model: held-out F1 {previous.f1:.3f} at threshold "
                                f"{previous.threshold:.2f}")
@@ -345,6 +377,21 @@ def _begin(config: TrainConfig, labeled: list[TrainingImage], unlabeled: Sequenc
 def _end(run: TrainingRun, out: _Outcome, heldout: HeldOut | None,
          previous: HeldOutResult | None, budget: StepBudget | None, checkpointer: RunCheckpointer,
          cancel: CancelToken, t_start: float) -> Generator[TrainEvent, None, TrainResult]:
+    """The end of the round; on several ranks rank 0 ends it and every rank returns its result."""
+    if not run.dist.active:
+        return (yield from _finish(run, out, heldout, previous, budget, checkpointer, cancel,
+                                   t_start))
+    result = None
+    if run.dist.is_main:
+        result = yield from _finish(run, out, heldout, previous, budget, checkpointer, cancel,
+                                    t_start)
+    return run.dist.share(result)  # the other ranks wait here until rank 0 wrote the file
+
+
+def _finish(run: TrainingRun, out: _Outcome, heldout: HeldOut | None,
+            previous: HeldOutResult | None, budget: StepBudget | None,
+            checkpointer: RunCheckpointer, cancel: CancelToken,
+            t_start: float) -> Generator[TrainEvent, None, TrainResult]:
     """Final validation and guard, the final checkpoint, the result."""
     cancelled = out.cancelled
     result = kept = None
