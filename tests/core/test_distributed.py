@@ -71,10 +71,11 @@ def _torchrun(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.Co
                           timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory) -> tuple[Path, list[dict]]:
+@pytest.fixture(scope="module", params=["semi", "unimatch"])
+def two_ranks(request, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """Two ranks of a U2PL round, then of a weak-to-strong round (two forwards per step)."""
     out = tmp_path_factory.mktemp("ddp")
-    proc = _torchrun([str(WORKER), str(out), "semi"], cwd=out)
+    proc = _torchrun([str(WORKER), str(out), request.param], cwd=out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
 
@@ -83,11 +84,12 @@ def two_ranks(tmp_path_factory) -> tuple[Path, list[dict]]:
 def test_two_gloo_ranks_keep_teacher_and_memory_identical(two_ranks):
     _, (r0, r1) = two_ranks
     assert (r0["world_size"], r1["world_size"]) == (2, 2)
-    assert r0["mode"] == "semi" and r0["semi_start"] < r0["total"]  # U2PL steps ran
+    assert r0["mode"] in ("semi", "unimatch") and r0["semi_start"] < r0["total"]  # semi steps ran
     for key in ("student", "teacher", "teacher_buffers", "memory", "semi_start", "total",
                 "steps", "threshold", "metrics"):
         assert r0[key] == r1[key], key
-    assert all(m["size"] > 0 for m in r0["memory"].values())
+    if r0["mode"] == "semi":  # U2PL's contrastive memory (unimatch has none)
+        assert r0["memory"] and all(m["size"] > 0 for m in r0["memory"].values())
     # each rank drew its own crops: their supervised losses differ from the first step
     assert r0["sup_losses"][0] != r1["sup_losses"][0]
 
@@ -103,7 +105,7 @@ def test_two_gloo_ranks_learn_and_write_one_valid_checkpoint(two_ranks):
     ckpt = load_checkpoint(out / "model.pt")
     assert ckpt.metadata["ranks"] == 2 and ckpt.metadata["steps"] == 40
     # learning: the loss falls on both ranks and the held-out F1 is well above chance
-    # (a run of this worker reached 0.71 at step 40)
+    # (runs of this worker reached 0.71 (semi) and 0.60 (unimatch) at step 40)
     for r in (r0, r1):
         assert np.mean(r["sup_losses"][-10:]) < 0.7 * np.mean(r["sup_losses"][:5])
     assert r0["metrics"]["f1"] > 0.4
