@@ -34,3 +34,28 @@ def test_an_out_of_memory_error_in_a_job_reaches_the_done_handler(qtbot):
     assert seen[0] == "step 1" and seen[-1] is job.outcome
     assert not job.outcome.completed and isinstance(job.outcome.error, OOM_TYPE)
     assert is_out_of_memory(job.outcome.error)
+
+
+def test_a_failed_job_does_not_keep_its_work_alive():
+    """The traceback of a failed job drops its frames' locals: a model (GPU memory) is freed."""
+    import gc
+    import weakref
+
+    from napari_crack_al.widgets.worker import JobOutcome, _guarded
+
+    class Model:
+        pass
+
+    alive = []
+
+    def work():
+        model = Model()
+        alive.append(weakref.ref(model))
+        yield "step"
+        raise OOM_TYPE("CUDA out of memory")
+
+    outcome = JobOutcome()
+    list(_guarded(work, outcome, None, []))
+    gc.collect()
+    assert isinstance(outcome.error, OOM_TYPE)
+    assert alive[0]() is None

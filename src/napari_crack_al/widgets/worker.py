@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,9 @@ def _guarded(factory: Callable[[], Any], outcome: JobOutcome, setup: Callable[[]
         outcome.completed = True
     except Exception as exc:  # noqa: BLE001 - handed to the UI thread in `outcome`
         logger.debug("background job failed", exc_info=True)
+        # the failed round's model and optimiser (GPU memory) must not live on in the
+        # traceback's frames until the notification is gone
+        traceback.clear_frames(exc.__traceback__)
         outcome.error = exc
 
 
