@@ -104,8 +104,8 @@ def test_an_image_the_round_left_out_opens_and_gets_the_models_suggestion(projec
         for name in project.names()[:3]:
             project.accept(name, read_mask(root / "ground_truth" / f"{name}.png"))
         drain(run_round(project, RoundConfig(train=train, batch_size=1, score_seconds=1e-9,
-                                             choose_source=False, seed=0)))
-        stale = unlabeled_candidates(project)[2]
+                                             choose_source=False, suggest_next=1, seed=0)))
+        stale = unlabeled_candidates(project)[2]  # not scored, not at the head of the queue
         assert project.record(stale).suggestion_file_version is None
     viewer, widget = project_widget
     widget.open_project(root)

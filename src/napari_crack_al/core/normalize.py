@@ -35,6 +35,7 @@ __all__ = [
     "remove_transverse_profile",
     "normalize_for_model",
     "display_contrast_limits",
+    "display_data",
 ]
 
 logger = logging.getLogger(__name__)
@@ -242,3 +243,36 @@ def display_contrast_limits(image: RangeImage, *, low: float = 1.0,
     if not hi > lo:
         lo, hi = lo - 0.5, lo + 0.5
     return lo, hi
+
+
+def display_data(image: RangeImage,
+                 profile: str = "auto") -> tuple[np.ndarray, tuple[float, float]]:
+    """The pixels to show for a range image — the model's input — and their contrast limits.
+
+    Costs time in proportion to the image (a few seconds for 8192 x 4096 pixels): the
+    napari session calls it in a worker thread for large images.
+
+    Parameters
+    ----------
+    image : RangeImage
+        The image.
+    profile : {"auto", "none", "column", "row"}
+        The normalisation's profile setting (the model's; see :func:`normalize_for_model`).
+        With ``"auto"`` the transverse road profile (cross-slope, ruts) is removed from
+        one-channel range images, so cracks stand out instead of the road's shape.
+
+    Returns
+    -------
+    (ndarray of float32, (float, float))
+        Display data (robust unit scale, invalid pixels 0) and contrast limits
+        (1st and 99th percentiles of the valid pixels).
+
+    Raises
+    ------
+    ConfigError
+        ``profile`` is not a valid setting.
+    """
+    data = normalize_for_model(image, profile=profile)  # type: ignore[arg-type]
+    shown = RangeImage(data=data, valid=image.valid, path=image.path,
+                       source_dtype=image.source_dtype)
+    return data, display_contrast_limits(shown)

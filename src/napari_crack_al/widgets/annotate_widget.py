@@ -4,7 +4,8 @@ Every edit made here (reset to the suggestion, clear, clean-up) goes through the
 Labels layer's undo history (``data_setitem``), so Ctrl+Z undoes it like a brush
 stroke. The crack measurements of the mask being edited (number of cracks, total
 length, mean and maximum width; in millimetres too when the project has a pixel
-size) are computed in a worker thread shortly after each edit.
+size) are computed in a worker thread shortly after each edit. While a large image opens
+in the background, the panel's first line says so (the image shown stays editable).
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ class AnnotateWidget(QWidget):
                  (session.image_loaded, self._on_image_loaded),
                  (session.queue_changed, self._update_state),
                  (session.mask_state_changed, self._update_state),
+                 (session.loading_changed, self._update_state),
                  (session.overlay_toggled, self._on_overlay_toggled))
         for signal, slot in slots:
             signal.connect(slot)
@@ -340,8 +342,11 @@ class AnnotateWidget(QWidget):
                   self.cleanup_button):
             b.setEnabled(has_image)
         self.next_button.setEnabled(session.project is not None)
+        loading = session.loading_name
+        opening = f"Opening <b>{loading}</b> …" if loading is not None else ""
         if not has_image:
-            self.image_label.setText("No image" if session.project is not None else "No project open")
+            self.image_label.setText(opening or ("No image" if session.project is not None
+                                                 else "No project open"))
             self.measure_label.setText("")
             return
         word = mask_state(session)
@@ -351,4 +356,4 @@ class AnnotateWidget(QWidget):
             text += " (from the training-free detector)"
         elif origin:
             text += f" (from the suggestion of {origin})"
-        self.image_label.setText(text)
+        self.image_label.setText(f"{opening}<br>{text}" if opening else text)

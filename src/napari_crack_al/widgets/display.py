@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.normalize import display_contrast_limits, normalize_for_model
+from ..core.normalize import display_data
 from ..core.io.range_io import RangeImage
 
 __all__ = [
@@ -55,15 +55,15 @@ def labels_layer_name(source: str) -> str:
 def display_image(image: RangeImage, profile: str = "auto") -> tuple[np.ndarray, tuple[float, float]]:
     """The pixels to show for a range image — the model's input — and their contrast limits.
 
+    See :func:`~napari_crack_al.core.normalize.display_data` (this is that function).
+
     Parameters
     ----------
     image : RangeImage
         The image.
     profile : {"auto", "none", "column", "row"}
         The normalisation's profile setting (the model's; see
-        :func:`~napari_crack_al.core.normalize.normalize_for_model`). With ``"auto"`` the
-        transverse road profile (cross-slope, ruts) is removed from one-channel range
-        images, so cracks stand out instead of the road's shape.
+        :func:`~napari_crack_al.core.normalize.normalize_for_model`).
 
     Returns
     -------
@@ -76,6 +76,4 @@ def display_image(image: RangeImage, profile: str = "auto") -> tuple[np.ndarray,
     ConfigError
         ``profile`` is not a valid setting.
     """
-    data = normalize_for_model(image, profile=profile)  # type: ignore[arg-type]
-    shown = RangeImage(data=data, valid=image.valid, path=image.path, source_dtype=image.source_dtype)
-    return data, display_contrast_limits(shown)
+    return display_data(image, profile)

@@ -30,10 +30,12 @@ def started_from(session: Any) -> str | None:
     project, name = session.project, session.current_name
     if project is None or name is None:
         return None
-    if session.mask_source == "draft":
-        base = project.draft_base(name)
-        if base is not None:
-            return base.version
+    if session.mask_source == "draft":  # the version only: the base mask is not read
+        version = project.draft_base_version(name)
+        if version == "":
+            return None
+        if version is not None and project.draft_base_path(name).is_file():
+            return version
     base = getattr(session, "loaded_base", None)
     if base is not None:
         return base.version

@@ -11,16 +11,20 @@ the annotation when an annotated image is edited) whenever the annotator moves
 to another image, closes the project, removes the mask layer or closes the
 viewer, and every ``autosave_seconds`` while painting.
 
-This module holds the session's state (project, current image, loading); saving the
-mask and the annotation time are in :mod:`.session_saving`, layers in :mod:`.session_layers`, queue moves in :mod:`.session_queue`, one
-session per viewer in :mod:`.session_registry` and the look of images and masks in
-:mod:`.display` (public names re-exported here). Uses napari and psygnal, no Qt widgets.
+A large image is opened, and its mask saved, in a worker thread (the session's disk
+queue, :mod:`.session_io`): nothing on the UI thread then reads, decodes, normalises or
+encodes the image.
+
+This module holds the session's state (project, current image); opening images is in
+:mod:`.session_loading`, saving the mask and the annotation time in :mod:`.session_saving`,
+layers in :mod:`.session_layers`, queue moves in :mod:`.session_queue`, one session per
+viewer in :mod:`.session_registry` and the look of images and masks in :mod:`.display`
+(public names re-exported here). Uses napari and psygnal, no Qt widgets.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,15 +32,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from psygnal import Signal
 
-from ..core.errors import ConfigError, InputError, ProjectError
+from ..core.errors import ConfigError, ProjectError
 from ..core.normalize import DEFAULT_PROFILE, NORMALIZATION_META, PROFILE_MODES
 from ..core.project import DraftBase, ImageStatus, Project
-from ..core.io.range_io import read_range_image
 from .display import (DEFAULT_BRUSH_SIZE, MASK_COLORMAP, MASK_SOURCE_WORDS, OVERLAY_NAME, display_image,
                       labels_layer_name)
 from .session_first import FirstSuggestionsMixin
 from .session_fresh import FreshSuggestionMixin
+from .session_io import SessionIO
 from .session_layers import SessionLayersMixin
+from .session_loading import SessionLoadingMixin
 from .session_queue import QueueNavigationMixin
 from .session_saving import SessionSavingMixin
 from .session_registry import register, registered, unwrap_viewer
@@ -62,11 +67,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersMixin,
-                        FirstSuggestionsMixin, FreshSuggestionMixin):
+class AnnotationSession(SessionLoadingMixin, SessionSavingMixin, QueueNavigationMixin,
+                        SessionLayersMixin, FirstSuggestionsMixin, FreshSuggestionMixin):
     """State of the annotation work in one viewer (no Qt widgets).
 
-    Saving the mask on screen (:class:`~.session_saving.SessionSavingMixin`), its layers
+    Opening images (:class:`~.session_loading.SessionLoadingMixin`), saving the mask on
+    screen (:class:`~.session_saving.SessionSavingMixin`), its layers
     (:class:`~.session_layers.SessionLayersMixin`), queue moves
     (:class:`~.session_queue.QueueNavigationMixin`) and the first suggestions of a
     project without a model (:class:`~.session_first.FirstSuggestionsMixin`) and the
@@ -101,6 +107,10 @@ class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersM
         none is stored; see :meth:`has_probability`).
     overlay_visible : bool
         Whether the probability overlay is shown (toggled with Shift+O).
+    loading_name : str or None
+        The large image being opened in a worker thread (see :meth:`load`).
+    io : SessionIO
+        The session's disk queue: large images are opened and their masks saved there.
     speck_area, hole_area : int
         Clean-up sizes in pixels (Annotate panel): smaller crack pieces are removed,
         smaller holes in cracks are filled.
@@ -113,6 +123,7 @@ class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersM
     overlay_toggled = Signal(bool)  # the probability overlay was shown (True) or hidden
     first_suggestions_finished = Signal()  # the detector's first suggestions job ended
     mask_state_changed = Signal()  # the mask on screen became edited, a draft, accepted...
+    loading_changed = Signal(object)  # the image being opened in the background (None: none)
     #: Suggest in the background by itself: the training-free detector when a project without
     #: a model opens, the current model for an image the last round left out.
     auto_first_suggestions = True
@@ -148,6 +159,11 @@ class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersM
         self._tune_pending = False
         self._trace_tool = None
         self._loaded_base: DraftBase | None = None  # the suggestion the shown mask started from
+        self.io = SessionIO()  # opening large images, saving their masks: in order, in workers
+        self._loading_name: str | None = None  # the image being opened in the background
+        self._load_generation = 0  # every load() adds one: an older background result is stale
+        self._edits = 0  # edits of the mask on screen (an edit wins over a reload of its image)
+        self._closing = False
         viewer.layers.events.removed.connect(self._on_layer_removed)
         from .reader_handoff import ReaderHandoff
 
@@ -240,9 +256,12 @@ class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersM
             return
         self.stop_first_suggestions()
         self.stop_fresh_suggestion()
+        self.cancel_loading()
+        self._closing = True
         try:
-            self.save_current()
+            self.save_current()  # the queued writes first: nothing accepted or painted is lost
         finally:
+            self._closing = False
             if remove_layers:
                 self._remove_layers()
             elif self.labels_layer is not None:
@@ -262,59 +281,6 @@ class AnnotationSession(SessionSavingMixin, QueueNavigationMixin, SessionLayersM
             self.project_changed.emit(None)
 
     # ------------------------------------------------------------------ images
-    def load(self, name: str, *, force: bool = False) -> None:
-        """Show image ``name`` with its mask (draft, else annotation, else suggestion, else empty).
-
-        The mask of the image shown before is saved first. The image layer goes
-        below, the mask layer on top, selected, in paint mode with label 1; the
-        crack probability of the last model, when stored, goes between them
-        (see :attr:`overlay_visible`).
-
-        Parameters
-        ----------
-        name : str
-            The image.
-        force : bool
-            Load again even when ``name`` is already shown (after a new suggestion
-            was written for it; the edits are saved first, so a draft wins).
-
-        Raises
-        ------
-        InputError
-            The image or its mask cannot be read (the current image stays shown).
-        """
-        project = self._require_project()
-        if name == self.current_name and self.labels_layer is not None:
-            if not force:
-                return
-            self.save_current()
-        try:
-            image = read_range_image(project.image_path(name))
-        except InputError as exc:  # shown as "unreadable" in the queue, passed by "next"
-            project.mark_unreadable(name, exc.problem)
-            self.queue_changed.emit()
-            raise
-        mask, source = project.mask_for_editing(name)
-        if mask is None:
-            mask = np.zeros(image.shape, dtype=bool)
-        mask = np.asarray(mask) > 0
-        if mask.shape != image.shape:
-            raise ProjectError(project.root, f"mask of {name!r} has shape {mask.shape}, "
-                                             f"its image {image.shape}")
-        self.save_current()
-        self._tick()
-        self._show(name, image, mask, source)
-        self.current_name = name
-        self.mask_source = source
-        self._loaded_base = self._base_of(name, mask, source)
-        self._persisted = mask.copy()
-        self._painted = False
-        self._last_activity = time.monotonic()
-        self._last_autosave = time.monotonic()
-        project.clear_unreadable(name)  # read after all (repaired, or a passing problem)
-        self.image_loaded.emit(name)
-        self.start_fresh_suggestion()
-
     def counts(self) -> dict[str, int]:
         """Number of images per status (and ``"total"``)."""
         out = {s.value: 0 for s in ImageStatus}

@@ -39,6 +39,7 @@ class FirstSuggestionsMixin:
     first_suggestions_finished: Any  # psygnal signal: the detector job ended
     touched: Callable[[], bool]
     load: Callable[..., None]
+    loading_name: str | None  # the image being opened in a worker thread
     _first_job: BackgroundJob | None
     _tune_pending: bool
     auto_first_suggestions: bool  # the detector runs by itself (tests turn it off)
@@ -132,6 +133,9 @@ class FirstSuggestionsMixin:
             job.progress(event.done, event.total, text)
         if isinstance(event, DetectorTuned):
             notify.info(event.calibration.describe())
+        if isinstance(event, SuggestionReady) and event.name == self.loading_name:
+            self.load(event.name, force=True)  # opening in a worker: read again, with it
+            return
         if not isinstance(event, SuggestionReady) or event.name != self.current_name:
             return
         # an untouched detector mask (or none) is replaced; a model's never comes here

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import ProjectError
-from ..core.normalize import resolve_profile
+from ..core.open_image import read_overlay
 from . import notify
-from .display import DEFAULT_BRUSH_SIZE, MASK_COLORMAP, OVERLAY_NAME, display_image, labels_layer_name
+from .display import DEFAULT_BRUSH_SIZE, MASK_COLORMAP, OVERLAY_NAME, labels_layer_name
+from .session_io import READ, IOTask
 
 if TYPE_CHECKING:  # pragma: no cover
     import weakref
@@ -27,8 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Image, Labels
 
+    from ..core.open_image import PreparedImage
     from ..core.project import Project
-    from ..core.io.range_io import RangeImage
+    from .session_io import SessionIO
 
 __all__ = ["SessionLayersMixin"]
 
@@ -48,6 +50,12 @@ class SessionLayersMixin:
     overlay_toggled: Any  # psygnal signal: the overlay was shown (True) or hidden
     _replacing: bool
     _on_paint: Callable[..., None]
+    _load_generation: int
+    io: SessionIO
+    _in_background: Callable[[int], bool]
+
+    #: ``_update_overlay``: the probability was not read yet (read it on this thread)
+    _UNREAD = object()
 
     @property
     def viewer(self) -> napari.Viewer | None:
@@ -81,9 +89,29 @@ class SessionLayersMixin:
         return self.overlay_visible
 
     def refresh_overlay(self) -> None:
-        """Show the stored crack probability of the current image (after a new round)."""
-        if self.current_name is not None:
-            self._update_overlay(self.current_name)
+        """Show the stored crack probability of the current image (after a new round).
+
+        A large image's probability is read in the session's disk queue (a worker thread)
+        and shown when read, if that image is still on screen.
+        """
+        name, project, image = self.current_name, self.project, self.image_layer
+        if name is None or project is None or image is None:
+            return
+        shape = tuple(image.data.shape)
+        if not self._in_background(int(np.prod(shape))):
+            self._update_overlay(name)
+            return
+        generation = self._load_generation
+
+        def shown(task: IOTask) -> None:
+            if not task.cancelled and task.error is None and generation == self._load_generation \
+                    and name == self.current_name:
+                self._update_overlay(name, task.value)
+            elif task.error is not None:
+                notify.report(task.error, f"Crack probability of {name!r}")
+
+        self.io.submit(IOTask(READ, lambda: read_overlay(project, name, shape), shown,
+                              label=f"Reading the crack probability of {name}"))
 
     def overlay_threshold(self) -> float:
         """The current model's threshold: the overlay saturates there (the suggestion's cut)."""
@@ -94,8 +122,11 @@ class SessionLayersMixin:
             return DEFAULT_THRESHOLD
         return model_threshold(current.get("metrics") or {})
 
-    def _update_overlay(self, name: str) -> None:
+    def _update_overlay(self, name: str, probability: Any = _UNREAD) -> None:
         """Show the stored probability of ``name`` in the overlay layer (zeros when there is none).
+
+        ``probability``: what :func:`~napari_crack_al.core.open_image.read_overlay` gave (in a
+        worker); left out, it is read here.
 
         The contrast runs from 0 to the model's threshold: what is bright is in the
         suggestion, what glows dimly is what the model almost called a crack.
@@ -108,14 +139,12 @@ class SessionLayersMixin:
         viewer = self.viewer
         if viewer is None or self.project is None or self.image_layer is None:
             return
-        from ..core.active.round import probability_path, read_probability
-
         shape = tuple(self.image_layer.data.shape)
-        prob = None
-        if probability_path(self.project, name).is_file():
-            prob = read_probability(self.project, name)
-            if prob is not None and prob.shape != shape:
-                prob = None
+        prob = probability
+        if prob is self._UNREAD:
+            prob = read_overlay(self.project, name, shape)
+        if prob is not None and tuple(prob.shape) != shape:
+            prob = None
         has = prob is not None
         data = prob if has else np.zeros(shape, dtype=np.float32)
         meta = {"crack_al_name": name, "has_probability": has}
@@ -157,8 +186,9 @@ class SessionLayersMixin:
         finally:
             self._replacing = replacing
 
-    def _show(self, name: str, image: RangeImage, mask: np.ndarray, source: str) -> None:
-        """Show the image and mask of ``name`` in the session's two layers.
+    def _show(self, prepared: PreparedImage) -> None:
+        """Show a prepared image (:func:`~napari_crack_al.core.open_image.prepare_image`) and
+        its mask and probability in the session's layers (UI thread; nothing is read here).
 
         Layers still in the viewer are reused (new data, name and metadata; the
         mask's undo history restarts), which is much faster than replacing them;
@@ -170,12 +200,11 @@ class SessionLayersMixin:
         if viewer is None:
             raise ProjectError(None, "the viewer was closed")
         layers = viewer.layers
-        data, limits = display_image(image, self.display_profile)
-        image_meta = {"crack_al_name": name, "path": str(image.path), "valid": image.valid,
-                      "source_dtype": image.source_dtype,
-                      "normalization": resolve_profile(self.display_profile, image)}
-        labels_meta = {"crack_al_name": name, "mask_source": source}
-        labels_name = labels_layer_name(source)
+        name, data, limits, mask = prepared.name, prepared.display, prepared.limits, prepared.labels
+        image_meta = {"crack_al_name": name, "path": str(prepared.path), "valid": prepared.valid,
+                      "source_dtype": prepared.source_dtype, "normalization": prepared.profile}
+        labels_meta = {"crack_al_name": name, "mask_source": prepared.source}
+        labels_name = labels_layer_name(prepared.source)
         old_shape = None if self.image_layer is None else tuple(self.image_layer.data.shape)
 
         image_layer = self.image_layer if self.image_layer is not None and self.image_layer in layers else None
@@ -192,20 +221,20 @@ class SessionLayersMixin:
         if labels is None:
             if self.labels_layer is not None:
                 self.labels_layer.events.paint.disconnect(self._on_paint)
-            labels = Labels(mask.astype(np.uint8), name=labels_name, opacity=0.7, colormap=MASK_COLORMAP,
+            labels = Labels(mask, name=labels_name, opacity=0.7, colormap=MASK_COLORMAP,
                             metadata=labels_meta)
             labels.brush_size = DEFAULT_BRUSH_SIZE
             layers.insert(layers.index(image_layer) + 1, labels)
             labels.events.paint.connect(self._on_paint)
         else:
-            labels.data = mask.astype(np.uint8)
+            labels.data = mask
             labels.metadata = labels_meta
             labels.name = labels_name
             _reset_undo_history(labels)
         if layers.index(labels) < layers.index(image_layer):  # the mask always on top of its image
             layers.move(layers.index(labels), layers.index(image_layer) + 1)
         self.image_layer, self.labels_layer = image_layer, labels
-        self._update_overlay(name)
+        self._update_overlay(name, prepared.probability)
         labels.selected_label = 1
         layers.selection.active = labels
         labels.mode = "paint"

@@ -2,7 +2,10 @@
 
 :class:`QueueNavigationMixin` holds the annotator's moves from one image to the
 next (accept & next, skip & next, open the top of a new ranking, Shift+R) and
-how the next waiting image is found and loaded. It is mixed into
+how the next waiting image is found and loaded. With a large mask (or while the session's
+disk queue is busy) the accept and the save before a move are queued writes
+(:mod:`.session_saving`) and the next image opens in a worker (:mod:`.session_loading`):
+the move returns at once. It is mixed into
 :class:`~napari_crack_al.widgets.session.AnnotationSession`.
 
 This module uses neither napari nor Qt.
@@ -42,6 +45,10 @@ class QueueNavigationMixin:
     _take_seconds: Callable[[str], float]
     current_mask: Callable[[], np.ndarray | None]
     save_current: Callable[[], str | None]
+    _save_soon: Callable[[], str | None]
+    _in_background: Callable[[int], bool]
+    _queue_accept: Callable[..., None]
+    _load: Callable[..., bool]
     load: Callable[..., None]
     start_detector_tuning: Callable[[], bool]
 
@@ -51,12 +58,16 @@ class QueueNavigationMixin:
         Returns
         -------
         str or None
-            The image loaded next, or None when no image waits (the current one stays).
+            The image loaded (or being opened) next, or None when no image waits (the
+            current one stays).
         """
         project = self._require_project()
         name = self._require_image()
         mask = self.current_mask()
         assert mask is not None
+        if self._in_background(mask.size):  # written in the queue; the next image waits for it
+            self._queue_accept(name, mask, on_saved=self.start_detector_tuning)
+            return self._advance(name)
         project.accept(name, mask, seconds=self._take_seconds(name), base=self._loaded_base)
         self._discard_draft(name)
         self._persisted = mask.copy()
@@ -75,11 +86,11 @@ class QueueNavigationMixin:
         Returns
         -------
         str or None
-            The image loaded next, or None when no image waits.
+            The image loaded (or being opened) next, or None when no image waits.
         """
         project = self._require_project()
         name = self._require_image()
-        self.save_current()
+        self._save_soon()
         if project.record(name).status != ImageStatus.ANNOTATED:
             project.skip(name, seconds=self._take_seconds(name))
             self.queue_changed.emit()
@@ -96,7 +107,7 @@ class QueueNavigationMixin:
             The image opened, or None when no image waits.
         """
         project = self._require_project()
-        self.save_current()
+        self._save_soon()
         self._advance_from_top = False
         name = project.next_name()
         if name is None:
@@ -129,9 +140,10 @@ class QueueNavigationMixin:
         return True
 
     def _advance(self, after: str | None) -> str | None:
-        """Load the next waiting image after ``after``; unreadable ones are reported and passed."""
+        """Load the next waiting image after ``after``; unreadable ones are reported and passed
+        (a large one once its worker found it unreadable: the queue then moves on from it)."""
         project = self._require_project()
-        self.save_current()
+        self._save_soon()
         if self._advance_from_top:  # a new ranking: its top first
             self._advance_from_top = False
             after = None
@@ -146,7 +158,7 @@ class QueueNavigationMixin:
                 name = project.next_name(after=name)
                 continue
             try:
-                self.load(name)
+                self._load(name, advancing=True)
                 return name
             except Exception as exc:  # noqa: BLE001 - reported, then the next image is tried
                 if not notify.is_user_error(exc):
